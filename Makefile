@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+RANK := $(BIN)/rank
+DATA_DIR ?= ../shared/data
+THREADS ?= 2
+export NUMBA_CACHE_DIR ?= $(HOME)/.cache/rank/numba
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: venv demo test check lint bench runs clean-runs
+
+venv: $(VENV)/.installed
+
+# torch first: the CPU wheel on disk; a plain "torch" requirement would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+test: venv
+	$(BIN)/pytest -q
+
+check: venv lint
+	$(BIN)/pytest -q -m "not slow"
+
+lint: venv
+	$(BIN)/ruff check cli rankers tests bench
+	$(BIN)/ruff format --check cli rankers tests bench

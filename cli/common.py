@@ -1,0 +1,47 @@
+"""Flags and plumbing shared by the commands: where runs come from and go to. Light imports only."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Run file to write (atomically); default: stdout as JSONL.")
+]
+OutputFormat = Annotated[
+    str | None,
+    typer.Option("--output-format", help="jsonl | trec | msmarco (default: from the --output extension, else jsonl)."),
+]
+Dataset = Annotated[
+    str | None, typer.Option("--dataset", "-d", help="Dataset folder or registered name (see `rank data list`).")
+]
+Split = Annotated[str | None, typer.Option("--split", help="Split whose queries/qrels to use (default: the dataset's).")]
+Threads = Annotated[int, typer.Option("--threads", help="Worker threads.")]
+
+
+def input_run(path: str | Path | None):
+    """Rankings from a run file, or from stdin when no file (or `-`) is given."""
+    from rankers.errors import RankError
+    from rankers.io import STDIO, read_run
+
+    if path is None or str(path) == STDIO:
+        if sys.stdin.isatty():
+            raise RankError("no input run: give a run file or pipe one in (e.g. rank retrieve ... | rank ...)")
+        return read_run(STDIO)
+    return read_run(path)
+
+
+def emit(rankings, output: Path | None, output_format: str | None, tag: str = "rank") -> int:
+    from rankers.io import STDIO, write_run
+
+    return write_run(rankings, output if output is not None else STDIO, output_format, tag)
+
+
+def say(message: str) -> None:
+    """Progress and summaries go to stderr: stdout carries the run."""
+    from rich.console import Console
+
+    Console(stderr=True).print(message)

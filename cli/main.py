@@ -1,0 +1,47 @@
+"""The `rank` command line: a thin Typer front. Each command module parses flags and calls `rankers`.
+
+Nothing heavy is imported here or at the top of the command modules (pyserini, torch, faiss, ranx):
+`rank --help` must answer instantly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import data, evaluate, export, index, retrieve
+
+app = typer.Typer(
+    name="rank",
+    help="Composable search-ranking stages: each reads a run and writes a run.\n\n"
+    "Example: rank retrieve --index idx --dataset scifact --bm25 | rank eval --dataset scifact",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+app.add_typer(data.app, name="data")
+app.add_typer(index.app, name="index")
+app.command("retrieve")(retrieve.retrieve)
+app.command("eval")(evaluate.evaluate)
+app.command("export")(export.export)
+
+
+def main() -> None:
+    from rankers.errors import RankError
+
+    try:
+        app()
+    except RankError as e:
+        sys.stdout.flush()
+        print(f"rank: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("rank: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Reading and writing runs and text files: JSONL stream, TREC and MS MARCO runs, gzip, atomic writes.
+
+Every reader names the file and line of a malformed row; every file writer writes to a temporary file
+beside the target and renames it into place, so an interrupted run never replaces a good output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from rankers.errors import InputError, RankError
+from rankers.run import Candidate, Query, Ranking, strictly_decreasing
+
+STDIO = "-"
+FORMATS = ("jsonl", "trec", "msmarco")
+
+
+# ---------------------------------------------------------------- text files
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open a UTF-8 text file for reading, transparently gunzipping `*.gz`; `-` is stdin."""
+    if str(path) == STDIO:
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="strict")
+    p = Path(path)
+    if not p.exists():
+        raise RankError(f"{p}: no such file")
+    if p.is_dir():
+        raise RankError(f"{p}: is a folder, expected a file")
+    if p.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", errors="strict")
+    return open(p, encoding="utf-8", errors="strict")
+
+
+def iter_lines(path: str | Path, stream: IO[str] | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, line without its newline) for every line; decoding errors name the line."""
+    f = stream if stream is not None else open_text(path)
+    n = 0
+    try:
+        while True:
+            try:
+                line = f.readline()
+            except UnicodeDecodeError as e:
+                raise InputError(path, n + 1, f"not valid UTF-8 ({e.reason})") from None
+            except (EOFError, gzip.BadGzipFile, OSError) as e:
+                raise InputError(path, n + 1, f"cannot read: {e}") from None
+            if not line:
+                return
+            n += 1
+            yield n, line.rstrip("\r\n")
+    finally:
+        if stream is None:
+            f.close()
+
+
+def read_jsonl(path: str | Path, stream: IO[str] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for n, line in iter_lines(path, stream):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(path, n, f"malformed JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise InputError(path, n, "expected a JSON object")
+        yield n, obj
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Write to a temporary file beside `path`, then rename it into place; on any error, leave `path` alone."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    with atomic_write(path) as f:
+        json.dump(obj, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+
+
+# ---------------------------------------------------------------- runs
+
+
+def format_of(path: str | Path | None, explicit: str | None = None) -> str:
+    """The run format: the explicit flag, else the file extension, else JSONL (the pipe format)."""
+    if explicit:
+        if explicit not in FORMATS:
+            raise RankError(f"--output-format: unknown format {explicit!r} (choose from {', '.join(FORMATS)})")
+        return explicit
+    if path is None or str(path) == STDIO:
+        return "jsonl"
+    name = Path(path).name.removesuffix(".gz")
+    suffix = Path(name).suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    if suffix in (".tsv",):
+        return "msmarco"
+    return "trec"
+
+
+def read_run(source: str | Path = STDIO) -> Iterator[Ranking]:
+    """Rankings from a JSONL stream, a TREC run or an MS MARCO run; the format is detected from content."""
+    if str(source) != STDIO and not Path(source).exists():
+        raise RankError(f"{source}: no such run file")
+    f = open_text(source)
+    lines = iter_lines(source, f)
+    try:
+        first = None
+        for n, line in lines:
+            if line.strip():
+                first = (n, line)
+                break
+        if first is None:
+            return
+        rest = _chain(first, lines)
+        if first[1].lstrip().startswith("{"):
+            yield from _read_jsonl_run(source, rest)
+        else:
+            yield from _read_columns_run(source, rest)
+    finally:
+        if str(source) != STDIO:
+            f.close()
+
+
+def _chain(first: tuple[int, str], rest: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+    yield first
+    yield from rest
+
+
+def _read_jsonl_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Iterator[Ranking]:
+    for n, line in lines:
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or "qid" not in obj:
+                raise ValueError("expected an object with a 'qid'")
+            yield Ranking.from_dict(obj)
+        except json.JSONDecodeError as e:
+            raise InputError(source, n, f"malformed JSON ({e.msg} at column {e.colno})") from None
+        except (ValueError, TypeError, KeyError) as e:
+            raise InputError(source, n, f"not a ranking: {e}") from None
+
+
+def _read_columns_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Iterator[Ranking]:
+    """TREC (`qid Q0 docid rank score tag`) or MS MARCO (`qid pid rank`); a query's lines may be scattered."""
+    groups: dict[str, list[tuple[float, int, str]]] = {}
+    seen: dict[str, set[str]] = {}
+    kind = None
+    for n, line in lines:
+        if not line.strip():
+            continue
+        cols = line.split()
+        this = "trec" if len(cols) == 6 else "msmarco" if len(cols) in (3, 4) else None
+        if this is None:
+            raise InputError(
+                source, n, f"expected 6 columns (qid Q0 docid rank score tag) or 3 (qid docid rank), got {len(cols)}"
+            )
+        if kind is None:
+            kind = this
+        elif this != kind:
+            want = "6 columns (qid Q0 docid rank score tag)" if kind == "trec" else "3 columns (qid docid rank)"
+            raise InputError(source, n, f"expected {want} like the lines above, got {len(cols)}")
+        try:
+            if kind == "trec":
+                qid, _, docid, rank, score = cols[0], cols[1], cols[2], int(cols[3]), float(cols[4])
+            else:
+                qid, docid, rank = cols[0], cols[1], int(cols[2])
+                score = float(cols[3]) if len(cols) == 4 else -float(rank)
+        except ValueError:
+            raise InputError(source, n, "rank must be an integer and score a number") from None
+        if docid in seen.setdefault(qid, set()):
+            raise InputError(source, n, f"docid {docid} appears twice for query {qid}")
+        seen[qid].add(docid)
+        groups.setdefault(qid, []).append((score, rank, docid))
+    for qid, rows in groups.items():
+        rows.sort(key=lambda r: (-r[0], r[1]))
+        yield Ranking(Query(qid=qid, text=""), [Candidate(docid=d, score=s) for s, _, d in rows])
+
+
+def write_run(
+    rankings: Iterable[Ranking],
+    dest: str | Path | None = STDIO,
+    fmt: str | None = None,
+    tag: str = "rank",
+) -> int:
+    """Write rankings to a file (atomically) or to stdout (streamed, one query per line); returns the count."""
+    fmt = format_of(dest, fmt)
+    if dest is None or str(dest) == STDIO:
+        return _write_stream(rankings, sys.stdout, fmt, tag, flush=True)
+    with atomic_write(dest) as f:
+        return _write_stream(rankings, f, fmt, tag, flush=False)
+
+
+def _write_stream(rankings: Iterable[Ranking], f: IO[str], fmt: str, tag: str, flush: bool) -> int:
+    count = 0
+    for r in rankings:
+        f.write(format_ranking(r, fmt, tag))
+        if flush:
+            f.flush()
+        count += 1
+    return count
+
+
+def format_ranking(r: Ranking, fmt: str = "jsonl", tag: str = "rank") -> str:
+    """One ranking as text; scores are made strictly decreasing so the written order is the only order."""
+    scores = strictly_decreasing([c.score for c in r.candidates])
+    if fmt == "jsonl":
+        d = r.to_dict()
+        for c, s in zip(d["candidates"], scores, strict=True):
+            c["score"] = s
+        return json.dumps(d, ensure_ascii=False) + "\n"
+    if fmt == "trec":
+        return "".join(
+            f"{r.qid} Q0 {c.docid} {i} {s!r} {tag}\n" for i, (c, s) in enumerate(zip(r.candidates, scores), 1)
+        )
+    if fmt == "msmarco":
+        return "".join(f"{r.qid}\t{c.docid}\t{i}\n" for i, c in enumerate(r.candidates, 1))
+    raise RankError(f"unknown run format {fmt!r}")
+

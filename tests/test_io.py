@@ -1,0 +1,92 @@
+import gzip
+import io
+import json
+
+import pytest
+
+from rankers.errors import InputError, RankError
+from rankers.io import atomic_write, format_ranking, read_run, write_run
+from rankers.run import Candidate, Query, Ranking, strictly_decreasing
+
+
+def _ranking(qid="q1", scores=(3.0, 2.0, 2.0, 1.0)):
+    return Ranking(Query(qid, "text"), [Candidate(f"d{i}", s) for i, s in enumerate(scores)])
+
+
+def test_ties_become_strictly_decreasing_and_keep_order():
+    s = strictly_decreasing([5.0, 5.0, 5.0, 4.9999999, 1.0])
+    assert all(a > b for a, b in zip(s, s[1:]))
+    assert s[0] == 5.0 and s[-1] == 1.0
+
+
+def test_trec_roundtrip_keeps_order_with_ties(tmp_path):
+    r = _ranking(scores=(2.0, 2.0, 2.0))
+    r.candidates = [Candidate("z", 2.0), Candidate("a", 2.0), Candidate("m", 2.0)]
+    path = tmp_path / "run.trec"
+    write_run([r], path)
+    back = list(read_run(path))
+    assert [c.docid for c in back[0].candidates] == ["z", "a", "m"]
+    lines = path.read_text().splitlines()
+    assert lines[0].split()[:4] == ["q1", "Q0", "z", "1"]
+    scores = [float(x.split()[4]) for x in lines]
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_jsonl_roundtrip_keeps_text_date_fields_meta(tmp_path):
+    r = Ranking(Query("007", "q", date="2022-01-02", fields={"x": 1}), [Candidate("00123", 1.5, "t")], {"cost": 1})
+    path = tmp_path / "run.jsonl"
+    write_run([r], path)
+    (back,) = read_run(path)
+    assert back.to_dict() == r.to_dict()
+    assert back.qid == "007" and back.candidates[0].docid == "00123"
+
+
+def test_gzip_and_msmarco(tmp_path):
+    path = tmp_path / "run.tsv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("1\t10\t2\n1\t11\t1\n")
+    (r,) = read_run(path)
+    assert [c.docid for c in r.candidates] == ["11", "10"]
+
+
+def test_malformed_lines_name_file_and_line(tmp_path):
+    bad = tmp_path / "bad.trec"
+    bad.write_text("1 Q0 d1 1 2.0 x\n1 Q0 d2 1\n")
+    with pytest.raises(InputError, match=r"bad.trec:2: expected 6 columns"):
+        list(read_run(bad))
+    badj = tmp_path / "bad.jsonl"
+    badj.write_text('{"qid": "1", "candidates": []}\n{"qid": \n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: malformed JSON"):
+        list(read_run(badj))
+    dup = tmp_path / "dup.trec"
+    dup.write_text("1 Q0 d1 1 2.0 x\n1 Q0 d1 2 1.0 x\n")
+    with pytest.raises(InputError, match=r"dup.trec:2: docid d1 appears twice"):
+        list(read_run(dup))
+    with pytest.raises(RankError, match="no such run file"):
+        list(read_run(tmp_path / "missing.trec"))
+
+
+def test_atomic_write_keeps_good_file_on_failure(tmp_path):
+    path = tmp_path / "out.trec"
+    path.write_text("good\n")
+
+    def exploding():
+        yield _ranking()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_run(exploding(), path)
+    assert path.read_text() == "good\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.trec"]
+    with atomic_write(path) as f:
+        f.write("new\n")
+    assert path.read_text() == "new\n"
+
+
+def test_empty_ranking_is_kept(tmp_path):
+    path = tmp_path / "run.jsonl"
+    write_run([Ranking(Query("q", ""))], path)
+    (r,) = read_run(path)
+    assert r.qid == "q" and r.candidates == []
+    assert json.loads(format_ranking(r))["candidates"] == []
+    assert io.StringIO(format_ranking(r, "trec")).read() == ""
