@@ -1,0 +1,249 @@
+"""`rank data get`: fetch a registered dataset (or import a local copy) into `<datasets root>/NAME/`.
+
+Every file is streamed to `<name>.part` beside its final place, so an interrupted download resumes from where it
+stopped (HTTP Range); it is checked against its published checksum before it is renamed into place. The dataset
+folder is assembled in a staging folder and renamed to `NAME/` only once it is complete and its layout is
+recognised: `NAME/` is either absent or whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import os
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from rankers.data.registry import REGISTRY, Entry, Remote, datasets_root, detect_layout
+from rankers.errors import RankError
+
+CHUNK = 1 << 20
+TIMEOUT_S = 60
+USER_AGENT = "rank-datasets/0.1 (+urllib)"
+STAGING = ".staging"
+
+
+# ---------------------------------------------------------------- one file
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, md5: str | None, sha256: str | None, what: str) -> None:
+    """Raise when a file's checksum differs from the published one (nothing to check when none is published)."""
+    for algorithm, expected in (("sha256", sha256), ("md5", md5)):
+        if expected:
+            got = file_digest(path, algorithm)
+            if got.lower() != expected.lower():
+                raise RankError(f"{what}: checksum mismatch ({algorithm} {got}, expected {expected})")
+
+
+def fetch(
+    url: str,
+    dest: Path,
+    md5: str | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    timeout: float = TIMEOUT_S,
+) -> Path:
+    """Download `url` to `dest`, resuming a `.part` file left by an earlier try; checksum checked before renaming."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        response = _open(url, offset, timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:
+            # The server has nothing past our offset: the .part file may already be whole.
+            return _finish(part, dest, url, md5, sha256)
+        raise RankError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise RankError(
+            f"{url}: cannot connect ({reason}); check the network, or import a copy with --from"
+        ) from None
+    with response:
+        if offset and response.status != 206:
+            offset = 0  # the server ignored Range: start again
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        _stream(response, part, offset, total, url, progress)
+    if total is not None and part.stat().st_size != total:
+        raise RankError(
+            f"{url}: download stopped at {part.stat().st_size} of {total} bytes; run the command again to resume"
+        )
+    return _finish(part, dest, url, md5, sha256)
+
+
+def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _stream(response, part: Path, offset: int, total: int | None, url: str, progress: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    bar = Progress(*columns, console=Console(stderr=True), disable=not progress, transient=False)
+    with bar, open(part, "ab" if offset else "wb") as f:
+        task = bar.add_task(Path(url).name[:40], total=total, completed=offset)
+        try:
+            while block := response.read(CHUNK):
+                f.write(block)
+                bar.advance(task, len(block))
+        except (http.client.IncompleteRead, OSError, TimeoutError) as e:
+            f.flush()
+            raise RankError(
+                f"{url}: download interrupted after {f.tell()} bytes ({type(e).__name__}); "
+                "run the command again to resume"
+            ) from None
+
+
+def _finish(part: Path, dest: Path, url: str, md5: str | None, sha256: str | None) -> Path:
+    try:
+        verify(part, md5, sha256, url)
+    except RankError:
+        part.unlink(missing_ok=True)  # a corrupt file must not be resumed
+        raise
+    os.replace(part, dest)
+    return dest
+
+
+# ---------------------------------------------------------------- a dataset
+
+
+def get_dataset(name: str, force: bool = False, source: Path | None = None, progress: bool = True) -> Path:
+    """Fetch (or, with `source`, import) a dataset into `<datasets root>/NAME`; returns that folder."""
+    entry = REGISTRY.get(name)
+    if entry is None and source is None:
+        downloadable = sorted(n for n, e in REGISTRY.items() if e.downloadable)
+        raise RankError(f"{name}: not a registered dataset; registered: {', '.join(downloadable)}")
+    if entry is not None and not entry.downloadable and source is None:
+        raise RankError(f"{name}: a shared set with no public download; import a copy with --from PATH")
+    root = datasets_root()
+    target = root / name
+    if target.exists() and not force:
+        raise RankError(f"{target} already exists; use --force to replace it")
+    staging = root / STAGING / name.replace("/", "__")
+    build = staging / "build"
+    _rmtree(build)
+    build.mkdir(parents=True)
+    try:
+        if source is not None:
+            _import(entry, Path(source), build)
+        else:
+            assert entry is not None
+            for remote in entry.files:
+                fetched = fetch(
+                    remote.url, staging / "files" / remote.dest, remote.md5, remote.sha256, progress
+                )
+                _place(fetched, remote, build, move=True)
+        folder = _check_layout(build, entry, name)
+        _install(folder, target)
+    except BaseException:
+        _rmtree(build)
+        raise
+    _rmtree(staging)
+    with contextlib.suppress(OSError):
+        (root / STAGING).rmdir()
+    return target
+
+
+def _import(entry: Entry | None, source: Path, build: Path) -> None:
+    if not source.exists():
+        raise RankError(f"--from {source}: no such file or folder")
+    if source.is_dir() and detect_layout(source) is not None:
+        shutil.copytree(source, build, dirs_exist_ok=True)  # the dataset folder itself
+        return
+    if entry is None:
+        raise RankError(
+            f"--from {source}: no known dataset layout there (an unregistered name needs a dataset folder)"
+        )
+    if source.is_file():
+        if len(entry.files) != 1:
+            want = ", ".join(r.dest for r in entry.files)
+            raise RankError(
+                f"--from {source}: {entry.name} has {len(entry.files)} files ({want}); give their folder"
+            )
+        _place(_verified(source, entry.files[0]), entry.files[0], build, move=False)
+        return
+    for remote in entry.files:
+        candidates = [source / remote.dest, source / Path(remote.dest).name, source / Path(remote.url).name]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise RankError(f"--from {source}: no {remote.dest} there (the file fetched from {remote.url})")
+        _place(_verified(found, remote), remote, build, move=False)
+
+
+def _verified(path: Path, remote: Remote) -> Path:
+    verify(path, remote.md5, remote.sha256, str(path))
+    return path
+
+
+def _place(file: Path, remote: Remote, build: Path, move: bool) -> None:
+    if remote.unpack:
+        _unzip(file, build)
+        return
+    dest = build / remote.dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        os.replace(file, dest)
+    else:
+        shutil.copy2(file, dest)
+
+
+def _unzip(file: Path, into: Path) -> None:
+    try:
+        with zipfile.ZipFile(file) as z:
+            for member in z.namelist():
+                parts = Path(member).parts
+                if member.startswith("/") or ".." in parts:
+                    raise RankError(f"{file}: unsafe path {member!r} in the archive")
+            z.extractall(into)
+    except zipfile.BadZipFile as e:
+        raise RankError(f"{file}: not a valid zip ({e})") from None
+
+
+def _check_layout(build: Path, entry: Entry | None, name: str) -> Path:
+    """The folder in `build` that holds the dataset (zips usually wrap it in one folder), checked by its reader."""
+    folder = build
+    children = [p for p in build.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    if len(children) == 1 and children[0].is_dir() and detect_layout(build) is None:
+        folder = children[0]
+    reader = detect_layout(folder)
+    want = entry.layout if entry else None
+    if reader is None or (want and reader.layout != want):
+        found = sorted(p.name for p in folder.iterdir())
+        raise RankError(
+            f"{name}: the files fetched are not in the {want or 'any known'} layout "
+            f"(found {reader.layout if reader else 'none'}; files: {', '.join(found) or 'none'})"
+        )
+    return folder
+
+
+def _install(folder: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(f".{target.name}.old")
+    _rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(folder, target)
+    _rmtree(old)
+
+
+def _rmtree(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
