@@ -75,7 +75,9 @@ class BeirDataset(Dataset):
             if not line.strip():
                 continue
             if len(cols) != 3:
-                raise InputError(path, n, f"expected 3 tab-separated columns (query-id corpus-id score), got {len(cols)}")
+                raise InputError(
+                    path, n, f"expected 3 tab-separated columns (query-id corpus-id score), got {len(cols)}"
+                )
             try:
                 grade = int(cols[2])
             except ValueError:

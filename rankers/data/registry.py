@@ -130,7 +130,7 @@ def _registry() -> dict[str, Entry]:
                 "beir",
                 f"BEIR {name} (official zip)",
                 "mteb",
-                "BEIR zip, public.ukp.informatik.tu-darmstadt.de",
+                "BEIR zip (UKP, TU Darmstadt)",
                 (Remote(url, f"{name}.zip", md5=md5, unpack=True),),
             )
         )

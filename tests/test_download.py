@@ -1,0 +1,250 @@
+"""`rank data get` against a local HTTP server that serves the same file layout as the public hosts."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, shared
+
+from rankers.data.download import fetch, get_dataset
+from rankers.data.registry import REGISTRY, Entry, Remote, load_dataset
+from rankers.errors import RankError
+
+
+class Server:
+    """Serves `files` (path -> bytes) on 127.0.0.1, honouring Range; can cut its next responses short."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.ranges: list[str | None] = []
+        self.cut_next = 0  # how many of the next responses stop halfway
+        self.ignore_range = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                data = server.files.get(self.path)
+                server.ranges.append(self.headers.get("Range"))
+                if data is None:
+                    self.send_error(404)
+                    return
+                start = 0
+                rng = self.headers.get("Range")
+                if rng and not server.ignore_range:
+                    start = int(rng.removeprefix("bytes=").rstrip("-"))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut_next:
+                    server.cut_next -= 1
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    with Server() as s:
+        yield s
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> Path:
+    out = tmp_path / "datasets"
+    monkeypatch.setenv("RANK_DATASETS_DIR", str(out))
+    monkeypatch.setenv("RANK_DATA_PATH", "")
+    return out
+
+
+def _tiny_scifact() -> dict[str, bytes]:
+    """A few real scifact rows in the BEIR zip's file layout: 3 judged test queries and their documents + 20 more."""
+    src = shared("scifact")
+    qrels_lines = (src / "qrels" / "test.tsv").read_text().splitlines()
+    rows = [line.split("\t") for line in qrels_lines[1:4]]
+    qids, cited = {r[0] for r in rows}, {r[1] for r in rows}
+    corpus = [line for line in (src / "corpus.jsonl").read_text().splitlines()]
+    keep = [line for line in corpus if json.loads(line)["_id"] in cited] + corpus[:20]
+    queries = [
+        line for line in (src / "queries.jsonl").read_text().splitlines() if json.loads(line)["_id"] in qids
+    ]
+    return {
+        "corpus.jsonl": ("\n".join(dict.fromkeys(keep)) + "\n").encode(),
+        "queries.jsonl": ("\n".join(queries) + "\n").encode(),
+        "qrels/test.tsv": ("\n".join(qrels_lines[:4]) + "\n").encode(),
+    }
+
+
+def _zip(files: dict[str, bytes], folder: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(f"{folder}/{name}", data)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def tiny_zip(server, monkeypatch) -> bytes:
+    data = _zip(_tiny_scifact(), "tiny")
+    server.files["/BEIR/datasets/tiny.zip"] = data
+    md5 = hashlib.md5(data).hexdigest()
+    remote = Remote(f"{server.url}/BEIR/datasets/tiny.zip", "tiny.zip", md5=md5, unpack=True)
+    monkeypatch.setitem(REGISTRY, "beir/tiny", Entry("beir/tiny", "beir", "test", "mteb", "local", (remote,)))
+    return data
+
+
+def test_get_downloads_unzips_and_is_found_by_name(root, tiny_zip, server):
+    target = get_dataset("beir/tiny", progress=False)
+    assert target == root / "beir" / "tiny"
+    ds = load_dataset("beir/tiny")
+    assert ds.path == target and ds.layout == "beir"
+    assert len(ds.qrels("test")) == len(ds.queries("test")) == 3
+    assert sorted(p.name for p in target.iterdir()) == ["corpus.jsonl", "qrels", "queries.jsonl"]
+    assert not (root / ".staging").exists()  # nothing left behind
+    with pytest.raises(RankError, match="already exists; use --force"):
+        get_dataset("beir/tiny", progress=False)
+    (target / "corpus.jsonl").write_text("")
+    get_dataset("beir/tiny", force=True, progress=False)
+    assert len(list(load_dataset("beir/tiny").documents())) > 20
+
+
+def test_checksum_mismatch_leaves_nothing(root, tiny_zip, server, monkeypatch):
+    bad = Remote(REGISTRY["beir/tiny"].files[0].url, "tiny.zip", md5="0" * 32, unpack=True)
+    monkeypatch.setitem(REGISTRY, "beir/tiny", Entry("beir/tiny", "beir", "t", "mteb", "local", (bad,)))
+    with pytest.raises(RankError, match=r"checksum mismatch \(md5 [0-9a-f]{32}, expected 0{32}\)"):
+        get_dataset("beir/tiny", progress=False)
+    assert not (root / "beir" / "tiny").exists()
+    assert not list(root.rglob("*.part")) and not list(root.rglob("tiny.zip"))
+
+
+def test_interrupted_download_resumes_with_range(root, tiny_zip, server):
+    server.cut_next = 1
+    with pytest.raises(RankError, match="run the command again to resume"):
+        get_dataset("beir/tiny", progress=False)
+    (part,) = root.rglob("*.part")
+    kept = part.stat().st_size
+    assert 0 < kept < len(tiny_zip)
+    assert not (root / "beir" / "tiny").exists()
+    get_dataset("beir/tiny", progress=False)
+    assert server.ranges == [None, f"bytes={kept}-"]
+    assert len(load_dataset("beir/tiny").queries()) == 3
+
+
+def test_server_ignoring_range_restarts_cleanly(tmp_path, server):
+    data = os.urandom(300_000)
+    server.files["/f.bin"] = data
+    server.cut_next, server.ignore_range = 1, True
+    dest = tmp_path / "f.bin"
+    with pytest.raises(RankError):
+        fetch(f"{server.url}/f.bin", dest, progress=False)
+    fetch(f"{server.url}/f.bin", dest, sha256=hashlib.sha256(data).hexdigest(), progress=False)
+    assert dest.read_bytes() == data and not (tmp_path / "f.bin.part").exists()
+
+
+def test_whole_part_file_is_finished_on_416(tmp_path, server):
+    data = b"x" * 1000
+    server.files["/f.bin"] = data
+    (tmp_path / "f.bin.part").write_bytes(data)
+    fetch(f"{server.url}/f.bin", tmp_path / "f.bin", md5=hashlib.md5(data).hexdigest(), progress=False)
+    assert (tmp_path / "f.bin").read_bytes() == data and server.ranges == ["bytes=1000-"]
+
+
+def test_http_errors_are_one_line(tmp_path, server):
+    with pytest.raises(RankError, match=r"/missing\.zip: HTTP 404"):
+        fetch(f"{server.url}/missing.zip", tmp_path / "x", progress=False)
+    with pytest.raises(RankError, match="cannot connect"):
+        fetch("http://127.0.0.1:9/nothing", tmp_path / "y", progress=False)
+
+
+def test_multi_file_entry_in_mteb_layout(root, server, monkeypatch):
+    files = _tiny_scifact()
+    remotes = []
+    for name, data in files.items():
+        server.files[f"/datasets/mteb/tiny/resolve/main/{name}"] = data
+        remotes.append(Remote(f"{server.url}/datasets/mteb/tiny/resolve/main/{name}", name))
+    monkeypatch.setitem(
+        REGISTRY, "mteb/tiny", Entry("mteb/tiny", "beir", "t", "mteb", "local", tuple(remotes))
+    )
+    target = get_dataset("mteb/tiny", progress=False)
+    assert (target / "qrels" / "test.tsv").read_bytes() == files["qrels/test.tsv"]
+    assert len(load_dataset("mteb/tiny").queries()) == 3
+
+
+def test_import_from_file_and_folder(root, tiny_zip, tmp_path):
+    zipped = tmp_path / "tiny.zip"
+    zipped.write_bytes(tiny_zip)
+    get_dataset("beir/tiny", source=zipped)
+    assert len(load_dataset("beir/tiny").queries()) == 3
+    get_dataset("beir/tiny", source=shared("scifact"), force=True)
+    assert len(load_dataset("beir/tiny").queries()) == 300
+    zipped.write_bytes(tiny_zip[:-10] + b"0123456789")
+    with pytest.raises(RankError, match="checksum mismatch"):
+        get_dataset("beir/tiny", source=zipped, force=True)
+    assert len(load_dataset("beir/tiny").queries()) == 300  # the old copy is untouched
+    with pytest.raises(RankError, match="not in the beir layout"):
+        get_dataset("beir/tiny", source=shared("vaswani"), force=True)
+
+
+def test_unregistered_name_imports_any_layout(root):
+    target = get_dataset("mine/vaswani", source=shared("vaswani"))
+    assert load_dataset("mine/vaswani").layout == "trec" and target.parent.name == "mine"
+    with pytest.raises(RankError, match="not a registered dataset"):
+        get_dataset("not-registered")
+
+
+def _rank(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=ROOT,
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_get_and_list(tmp_path):
+    env = {"RANK_DATASETS_DIR": str(tmp_path / "ds"), "RANK_DATA_PATH": "", "COLUMNS": "200"}
+    done = _rank("data", "get", "loco/qmsum", "--from", str(shared("qmsum-loco")), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "loco layout" in done.stderr
+    listing = _rank("data", "list", env=env)
+    assert listing.returncode == 0
+    line = next(x for x in listing.stdout.splitlines() if "loco/qmsum " in x)
+    assert str(tmp_path / "ds" / "loco" / "qmsum") in line
+    assert "not downloaded" in next(x for x in listing.stdout.splitlines() if "loco/gov_report" in x)
+    again = _rank("data", "get", "loco/qmsum", "--from", str(shared("qmsum-loco")), env=env)
+    assert again.returncode == 2 and again.stderr.startswith("rank: error:") and "--force" in again.stderr
