@@ -1,0 +1,308 @@
+"""Promptagator pieces: examples, template, cleaning and rejection, resumable generation, round-trip filter.
+
+The generation loop and the filter are our own algorithms, so their unit tests drive them with scripted
+backends/searchers; the real LLM and the real indexes are exercised in the end-to-end tests below them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rankers.data.base import Document
+from rankers.data.beir import BeirDataset
+from rankers.errors import InputError, RankError
+from rankers.run import Candidate
+from rankers.synth import (
+    Example,
+    Pair,
+    builtin_template,
+    check_docids,
+    examples_from_qrels,
+    is_cjk,
+    load_examples,
+    load_template,
+    read_pairs,
+    roundtrip,
+    select_documents,
+    synthesize,
+)
+from rankers.synth.prompt import build_messages, clean, rejection, truncate, units
+
+DOCS = {
+    "d1": (
+        "Honey",
+        "Honey never spoils because its low water content and acidity stop bacteria from growing.",
+    ),
+    "d2": ("Pandas", "Giant pandas eat bamboo almost exclusively, up to 38 kilograms a day in the wild."),
+    "d3": ("Volcanoes", "A volcano erupts when pressure from gases and molten rock becomes too strong."),
+    "d4": ("Tides", "Ocean tides are caused mainly by the gravitational pull of the moon on the oceans."),
+    "d5": ("Rainbows", "Rainbows appear when sunlight is refracted, reflected and dispersed in raindrops."),
+}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> BeirDataset:
+    root = tmp_path / "tiny"
+    (root / "qrels").mkdir(parents=True)
+    write_jsonl(root / "corpus.jsonl", [{"_id": k, "title": t, "text": x} for k, (t, x) in DOCS.items()])
+    queries = {"q1": "why does honey not spoil", "q2": "what do pandas eat", "q3": "what causes tides"}
+    write_jsonl(root / "queries.jsonl", [{"_id": k, "text": v} for k, v in queries.items()])
+    (root / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td4\t1\n")
+    return BeirDataset(root)
+
+
+# ---------------------------------------------------------------- examples
+
+
+def test_examples_by_docid_and_by_text(tiny, tmp_path):
+    path = write_jsonl(
+        tmp_path / "ex.jsonl",
+        [
+            {"query": "why does honey not spoil", "docid": "d1"},
+            {"query": "what is x", "document": "X is a letter."},
+        ],
+    )
+    ex = load_examples(path, tiny)
+    assert [e.docid for e in ex] == ["d1", None]
+    assert ex[0].document.startswith("Honey Honey never spoils")
+    assert ex[1].document == "X is a letter."
+
+
+def test_more_than_eight_examples_refused(tiny, tmp_path):
+    path = write_jsonl(tmp_path / "ex.jsonl", [{"query": f"q{i}", "document": f"doc {i}"} for i in range(9)])
+    with pytest.raises(RankError, match="9 examples.*at most 8"):
+        load_examples(path, tiny)
+    with pytest.raises(RankError, match="at most 8"):
+        examples_from_qrels(tiny, "train", 9, seed=0)
+
+
+def test_example_docid_not_in_corpus_names_the_line(tiny, tmp_path):
+    path = write_jsonl(
+        tmp_path / "ex.jsonl", [{"query": "a", "docid": "d1"}, {"query": "b", "docid": "nope"}]
+    )
+    with pytest.raises(InputError, match=r"ex\.jsonl:2: docid nope is not in the corpus"):
+        load_examples(path, tiny)
+
+
+def test_example_rows_need_query_and_document(tiny, tmp_path):
+    with pytest.raises(InputError, match=r":1: no 'query'"):
+        load_examples(write_jsonl(tmp_path / "a.jsonl", [{"docid": "d1"}]), tiny)
+    with pytest.raises(InputError, match=r":1: neither 'docid' nor 'document'"):
+        load_examples(write_jsonl(tmp_path / "b.jsonl", [{"query": "x"}]), tiny)
+    with pytest.raises(InputError, match="no --dataset"):
+        load_examples(write_jsonl(tmp_path / "c.jsonl", [{"query": "x", "docid": "d1"}]), None)
+
+
+def test_examples_from_qrels_are_seeded_and_judged(tiny):
+    a = examples_from_qrels(tiny, "train", 2, seed=3)
+    b = examples_from_qrels(tiny, "train", 2, seed=3)
+    assert [(e.query, e.docid) for e in a] == [(e.query, e.docid) for e in b]
+    judged = {("why does honey not spoil", "d1"), ("what do pandas eat", "d2"), ("what causes tides", "d4")}
+    assert {(e.query, e.docid) for e in a} <= judged and len(a) == 2
+    seeds = {tuple(e.docid for e in examples_from_qrels(tiny, "train", 2, seed=s)) for s in range(10)}
+    assert len(seeds) > 1
+
+
+# ---------------------------------------------------------------- template and cleaning
+
+
+def test_units_count_words_and_chinese_characters():
+    assert units("what keeps honey") == ["what", "keeps", "honey"]
+    assert units("大熊猫吃什么 food") == ["大", "熊", "猫", "吃", "什", "么", "food"]
+    assert truncate("one two three four", 2) == "one two"
+    assert truncate("被告人张某于2019年", 3) == "被告人"
+    assert is_cjk("被告人张某于2019年盗窃") and not is_cjk("Honey never spoils")
+
+
+def test_builtin_templates_build_a_prompt_with_examples_first():
+    for lang in ("en", "zh"):
+        t = builtin_template(lang)
+        msgs = build_messages(t, [("q one", "doc one {braces}"), ("q two", "doc two")], "the new document")
+        user = msgs[-1]["content"]
+        assert user.index("q one") < user.index("q two") < user.index("the new document")
+        assert "{braces}" in user  # placeholders are replaced, not str.format-ed
+        # Everything before the new document is the same for every document: the shared, cacheable prefix.
+        other = build_messages(t, [("q one", "doc one {braces}"), ("q two", "doc two")], "another")[-1][
+            "content"
+        ]
+        assert user[: user.index("the new document")] == other[: other.index("another")]
+
+
+def test_long_documents_are_cut_to_the_template_limits():
+    t = builtin_template("zh")
+    doc = "案" * 5000
+    user = build_messages(t, [("查" * 1000, "文" * 2000)], doc)[-1]["content"]
+    assert user.count("案") == t.setting("doc_units")
+    assert user.count("查") == t.setting("example_query_units") + 2  # + the two 查询 labels
+    assert user.count("文") == t.setting("example_doc_units") + 2  # + the two 文档 labels
+
+
+def test_template_errors_name_the_line(tmp_path):
+    bad = tmp_path / "t.txt"
+    bad.write_text("[settings]\ndoc_units = lots\n")
+    with pytest.raises(InputError, match=r"t\.txt:2: doc_units must be a positive integer"):
+        load_template(bad)
+    bad.write_text(
+        builtin_template("en").path and Path(builtin_template("en").path).read_text().replace("{query}", "")
+    )
+    with pytest.raises(InputError, match=r"\[example\] lacks the placeholder \{query\}"):
+        load_template(bad)
+
+
+def test_clean_and_reject():
+    t = builtin_template("en")
+    assert clean('\n  Query: "why does honey never spoil"\nDocument: x', t) == "why does honey never spoil"
+    assert clean("**what do pandas eat**", t) == "what do pandas eat"
+    doc = DOCS["d1"][1]
+    assert rejection("", doc, t, set()) == "empty"
+    assert rejection(" ".join(["word"] * 60), doc, t, set()) == "too_long"
+    assert rejection("honey never spoils because its low water content", doc, t, set()) == "copy"
+    assert rejection("why does honey last forever", doc, t, {"why does honey last forever"}) == "echo"
+    assert rejection("why does honey last forever", doc, t, set()) is None
+
+
+# ---------------------------------------------------------------- generation loop
+
+
+class Scripted:
+    """A stand-in LLM that answers from a script, to test our loop (drops, resume, give-up), not a model."""
+
+    def __init__(self, answer):
+        self.answer, self.calls = answer, 0
+
+    def chat(self, messages, max_tokens=64, temperature=0.0, stop=None, seed=None):
+        from types import SimpleNamespace
+
+        self.calls += 1
+        doc = messages[-1]["content"].rsplit("Document:", 1)[1]
+        return SimpleNamespace(
+            text=self.answer(doc, seed), prompt_tokens=10, completion_tokens=5, wall_s=0.0, cached=False
+        )
+
+
+def _docs() -> list[Document]:
+    return [Document(k, x, t) for k, (t, x) in DOCS.items()]
+
+
+EXAMPLES = [Example("why does honey not spoil", "Honey never spoils.", "d1")]
+
+
+def test_generation_drops_bad_answers_and_counts_them(tmp_path):
+    def answer(doc, seed):
+        if "Volcano" in doc:
+            return ""
+        if "Tides" in doc:
+            return "Ocean tides are caused mainly by the gravitational pull of the moon"
+        return f"question {seed} about {doc.split()[0]}"
+
+    out = tmp_path / "pairs.jsonl"
+    rep = synthesize(
+        _docs(), EXAMPLES, Scripted(answer), builtin_template("en"), out, llm="scripted", per_doc=2
+    )
+    pairs = read_pairs(out)
+    assert rep.kept == len(pairs) == 6 and rep.generated == 10
+    assert rep.dropped == {"empty": 2, "copy": 2}
+    assert {p.docid for p in pairs} == {"d1", "d2", "d5"}
+    assert all(p.document and p.document.startswith(DOCS[p.docid][0]) for p in pairs)
+    assert not Path(f"{out}.partial").exists()
+
+
+def test_same_answer_twice_is_a_duplicate(tmp_path):
+    rep = synthesize(_docs()[:2], EXAMPLES, Scripted(lambda d, s: "same"), builtin_template("en"), tmp_path / "p.jsonl",
+                     llm="s", per_doc=3)  # fmt: skip
+    assert rep.kept == 2 and rep.dropped == {"duplicate": 4}
+
+
+def test_interrupted_generation_resumes_without_redoing_documents(tmp_path):
+    out = tmp_path / "pairs.jsonl"
+    good = Scripted(lambda d, s: f"question about {d.split()[0]}")
+
+    class Dies(Scripted):
+        def chat(self, *a, **k):
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return super().chat(*a, **k)
+
+    dying = Dies(good.answer)
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(_docs(), EXAMPLES, dying, builtin_template("en"), out, llm="s", batch_size=2)
+    assert not out.exists()  # no half-written pairs file
+    partial = Path(f"{out}.partial")
+    with open(partial, "a") as f:
+        f.write('{"docid": "torn')  # a write cut by the interruption
+    rep = synthesize(_docs(), EXAMPLES, good, builtin_template("en"), out, llm="s", batch_size=2)
+    assert rep.resumed == 2 and good.calls == 3
+    assert [p.docid for p in read_pairs(out)] == list(DOCS)
+    # Different settings do not reuse the journal of another run.
+    fresh = Scripted(good.answer)
+    synthesize(_docs(), EXAMPLES, fresh, builtin_template("en"), tmp_path / "o.jsonl", llm="s", seed=1)
+    assert fresh.calls == 5
+
+
+def test_nothing_usable_stops_with_a_clear_message(tmp_path):
+    docs = [Document(f"x{i}", f"text number {i}") for i in range(20)]
+    backend = Scripted(lambda d, s: "   ")
+    with pytest.raises(
+        RankError, match=r"--llm junk: nothing usable for the first 8 documents \(dropped: empty 8"
+    ):
+        synthesize(
+            docs, EXAMPLES, backend, builtin_template("en"), tmp_path / "p.jsonl", llm="junk", batch_size=4
+        )
+    assert backend.calls == 8
+    assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_document_selection_first_and_seeded_sample():
+    docs = [Document(str(i), f"text {i}") for i in range(100)] + [Document("empty", "")]
+    assert [d.docid for d in select_documents(iter(docs), 3, None, 0)] == ["0", "1", "2"]
+    a = select_documents(iter(docs), None, 10, 7)
+    assert [d.docid for d in a] == [d.docid for d in select_documents(iter(docs), None, 10, 7)]
+    assert len(a) == 10 and a != select_documents(iter(docs), None, 10, 8)
+    assert [int(d.docid) for d in a] == sorted(int(d.docid) for d in a)
+    assert all(d.docid != "empty" for d in select_documents(iter(docs), None, 101, 0))
+
+
+# ---------------------------------------------------------------- pairs and filter
+
+
+def test_pairs_file_errors_name_the_line(tmp_path):
+    p = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"qid": "a", "query": "x", "docid": "d1"}, {"qid": "b", "query": "", "docid": "d2"}],
+    )
+    with pytest.raises(InputError, match=r"p\.jsonl:2: no 'query'"):
+        read_pairs(p)
+    p = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"qid": "a", "query": "x", "docid": "d1"}, {"qid": "a", "query": "y", "docid": "d2"}],
+    )
+    with pytest.raises(InputError, match=r":2: qid a already used on line 1"):
+        read_pairs(p)
+    pairs = read_pairs(
+        write_jsonl(tmp_path / "p.jsonl", [{"query": "x", "docid": "d1"}, {"query": "y", "docid": "zz"}])
+    )
+    with pytest.raises(InputError, match=r"p\.jsonl:2: docid zz is not in index idx"):
+        check_docids(pairs, {"d1"}.__contains__, "index idx", tmp_path / "p.jsonl")
+
+
+def test_roundtrip_keeps_pairs_whose_source_is_in_the_top_k():
+    pairs = [Pair("a", "qa", "d1"), Pair("b", "qb", "d2"), Pair("c", "qc", "d3")]
+    hits = {"a": ["d1", "d9"], "b": ["d9", "d2"], "c": ["d8", "d9", "d7"]}
+
+    def search(rankings, k):
+        for r in rankings:
+            r.candidates = [Candidate(d, 1.0 / (i + 1)) for i, d in enumerate(hits[r.qid][:k])]
+            yield r
+
+    kept, rep = roundtrip(pairs, search, 1)
+    assert [p.qid for p in kept] == ["a"] and rep.ranks == {1: 1, 0: 2}
+    kept, rep = roundtrip(pairs, search, 2)
+    assert [p.qid for p in kept] == ["a", "b"] and rep.kept == 2 and "2 of 3 pairs kept" in rep.summary()
