@@ -440,3 +440,45 @@ def test_registry_entries_are_complete():
         for remote in entry.files:
             assert remote.url.startswith("https://") and remote.dest
     assert REGISTRY["beir/scifact"].files[0].md5 == "5f7d1de60b170fc8027bb7898e2efca1"
+
+
+def test_mteb_parquet_variant_equals_beir_jsonl(tmp_path):
+    src = load_dataset(shared("scifact"))
+    docs = list(src.documents())
+    pl.DataFrame(
+        {"_id": [d.docid for d in docs], "title": [d.title for d in docs], "text": [d.text for d in docs]}
+    ).write_parquet(_mkdir(tmp_path / "corpus") / "corpus-00000-of-00001.parquet")
+    queries = src._all_queries()
+    pl.DataFrame({"_id": list(queries), "text": [q.text for q in queries.values()]}).write_parquet(
+        _mkdir(tmp_path / "queries") / "queries-00000-of-00001.parquet"
+    )
+    rows = [(q, d, g) for q, docs_ in src.qrels("test").items() for d, g in docs_.items()]
+    half = len(rows) // 2
+    for i, part in enumerate((rows[:half], rows[half:])):
+        pl.DataFrame(part, schema=["query-id", "corpus-id", "score"], orient="row").write_parquet(
+            _mkdir(tmp_path / "default") / f"test-0000{i}-of-00002.parquet"
+        )
+    ds = load_dataset(tmp_path)
+    assert isinstance(ds, BeirDataset) and ds.splits() == ["test"]
+    assert [(d.docid, d.title, d.text) for d in ds.documents()] == [(d.docid, d.title, d.text) for d in docs]
+    assert ds.qrels("test") == src.qrels("test")
+    assert {q: x.text for q, x in ds.queries("test").items()} == {
+        q: x.text for q, x in src.queries("test").items()
+    }
+
+
+def test_mteb_parquet_integer_ids_and_bad_scores(tmp_path):
+    pl.DataFrame({"_id": [5, 6], "text": ["a", "b"]}).write_parquet(tmp_path / "corpus.parquet")
+    pl.DataFrame({"_id": [1], "text": ["q"]}).write_parquet(tmp_path / "queries.parquet")
+    pl.DataFrame({"query-id": [1, 1], "corpus-id": [5, 6], "score": ["1", "high"]}).write_parquet(
+        _mkdir(tmp_path / "qrels") / "test.parquet"
+    )
+    ds = load_dataset(tmp_path)
+    assert [d.docid for d in ds.documents()] == ["5", "6"]
+    with pytest.raises(InputError, match=r"test\.parquet:1: score is not an integer"):
+        ds.qrels("test")
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,4 +1,9 @@
-"""BEIR / MTEB layout: `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv` (header `query-id corpus-id score`)."""
+"""BEIR / MTEB layout: `corpus.jsonl`, `queries.jsonl`, `qrels/<split>.tsv` (header `query-id corpus-id score`).
+
+The MTEB hub's parquet variant is read too: `corpus` and `queries` as `corpus.parquet` or a folder of parquet
+shards (`corpus/test-00000-of-00001.parquet`, or `data/corpus-*.parquet`), qrels as `qrels/<split>.parquet`,
+`qrels/<split>-*.parquet` or `default/<split>-*.parquet`, with the same column names as the JSONL rows.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,32 @@ from functools import cache
 from pathlib import Path
 
 from rankers.data.base import Dataset, Document, Qrels
+from rankers.data.tables import is_parquet, iter_rows
 from rankers.errors import InputError
-from rankers.io import iter_lines, read_jsonl
+from rankers.io import iter_lines
 from rankers.run import Query
 
+_QRELS_DIRS = ("qrels", "default")
+_QRELS_COLUMNS = ("query-id", "corpus-id", "score")
 
-def _find(path: Path, stem: str) -> Path:
-    for suffix in (".jsonl", ".jsonl.gz"):
-        if (path / f"{stem}{suffix}").exists():
-            return path / f"{stem}{suffix}"
-    return path / f"{stem}.jsonl"
+
+def _find(path: Path, stem: str) -> list[Path]:
+    """The file(s) holding a table: JSONL first, else parquet (one file or sorted shards)."""
+    for suffix in (".jsonl", ".jsonl.gz", ".parquet"):
+        if (path / f"{stem}{suffix}").is_file():
+            return [path / f"{stem}{suffix}"]
+    if (path / stem).is_dir():
+        shards = sorted((path / stem).glob("*.parquet"))
+        if shards:
+            return shards
+    return sorted((path / "data").glob(f"{stem}-*.parquet")) if (path / "data").is_dir() else []
+
+
+def _split_of(path: Path) -> str:
+    """`test.tsv` -> test; `test-00000-of-00001.parquet` -> test."""
+    name = path.name.removesuffix(".gz")
+    name = name[: name.index(".")] if "." in name else name
+    return name.split("-", 1)[0] if path.suffix == ".parquet" else name
 
 
 def _date(obj: dict, path: Path, n: int) -> str | None:
@@ -31,33 +52,44 @@ class BeirDataset(Dataset):
 
     @staticmethod
     def detect(path: Path) -> bool:
-        return _find(path, "corpus").exists() and _find(path, "queries").exists()
+        return bool(_find(path, "corpus")) and bool(_find(path, "queries"))
 
     def documents(self) -> Iterator[Document]:
-        path = _find(self.path, "corpus")
-        for n, obj in read_jsonl(path):
-            if "_id" not in obj:
-                raise InputError(path, n, "missing '_id'")
-            yield Document(
-                docid=str(obj["_id"]),
-                text=obj.get("text") or "",
-                title=obj.get("title") or "",
-                date=_date(obj, path, n),
-            )
-
-    def splits(self) -> list[str]:
-        qrels = self.path / "qrels"
-        return sorted(p.name.removesuffix(".tsv") for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
+        for path in _find(self.path, "corpus"):
+            for n, obj in iter_rows(path, ("_id",), ("title", "text", "date"), ("_id",)):
+                if obj.get("_id") is None:
+                    raise InputError(path, n, "missing '_id'")
+                yield Document(
+                    docid=str(obj["_id"]),
+                    text=obj.get("text") or "",
+                    title=obj.get("title") or "",
+                    date=_date(obj, path, n),
+                )
 
     @cache  # noqa: B019 - a dataset object lives for one command
+    def _qrels_files(self) -> dict[str, list[Path]]:
+        out: dict[str, list[Path]] = {}
+        for folder in _QRELS_DIRS:
+            d = self.path / folder
+            if not d.is_dir():
+                continue
+            for p in sorted(d.iterdir()):
+                if p.name.endswith((".tsv", ".parquet")):
+                    out.setdefault(_split_of(p), []).append(p)
+        return out
+
+    def splits(self) -> list[str]:
+        return sorted(self._qrels_files())
+
+    @cache  # noqa: B019
     def _all_queries(self) -> dict[str, Query]:
-        path = _find(self.path, "queries")
         out: dict[str, Query] = {}
-        for n, obj in read_jsonl(path):
-            if "_id" not in obj:
-                raise InputError(path, n, "missing '_id'")
-            qid = str(obj["_id"])
-            out[qid] = Query(qid=qid, text=obj.get("text") or "", date=_date(obj, path, n))
+        for path in _find(self.path, "queries"):
+            for n, obj in iter_rows(path, ("_id", "text"), ("date",), ("_id",)):
+                if obj.get("_id") is None:
+                    raise InputError(path, n, "missing '_id'")
+                qid = str(obj["_id"])
+                out[qid] = Query(qid=qid, text=obj.get("text") or "", date=_date(obj, path, n))
         return out
 
     def _queries(self, split: str) -> dict[str, Query]:
@@ -66,21 +98,37 @@ class BeirDataset(Dataset):
 
     @cache  # noqa: B019
     def _qrels(self, split: str, kind: str) -> Qrels:
-        path = self.path / "qrels" / f"{split}.tsv"
         out: Qrels = {}
-        for n, line in iter_lines(path):
-            cols = line.split("\t")
-            if n == 1 and cols[0] == "query-id":
-                continue
-            if not line.strip():
-                continue
-            if len(cols) != 3:
-                raise InputError(
-                    path, n, f"expected 3 tab-separated columns (query-id corpus-id score), got {len(cols)}"
-                )
-            try:
-                grade = int(cols[2])
-            except ValueError:
-                raise InputError(path, n, f"score {cols[2]!r} is not an integer") from None
-            out.setdefault(cols[0], {})[cols[1]] = grade
+        for path in self._qrels_files()[split]:
+            rows = _parquet_qrels(path) if is_parquet(path) else _tsv_qrels(path)
+            for n, qid, docid, grade in rows:
+                if grade is None:
+                    raise InputError(path, n, "score is not an integer")
+                out.setdefault(qid, {})[docid] = grade
         return out
+
+
+def _tsv_qrels(path: Path) -> Iterator[tuple[int, str, str, int | None]]:
+    for n, line in iter_lines(path):
+        cols = line.split("\t")
+        if n == 1 and cols[0] == "query-id":
+            continue
+        if not line.strip():
+            continue
+        if len(cols) != 3:
+            raise InputError(
+                path, n, f"expected 3 tab-separated columns (query-id corpus-id score), got {len(cols)}"
+            )
+        try:
+            grade = int(cols[2])
+        except ValueError:
+            raise InputError(path, n, f"score {cols[2]!r} is not an integer") from None
+        yield n, cols[0], cols[1], grade
+
+
+def _parquet_qrels(path: Path) -> Iterator[tuple[int, str, str, int | None]]:
+    for n, row in iter_rows(path, _QRELS_COLUMNS, (), ("query-id", "corpus-id")):
+        score = row["score"]
+        if isinstance(score, float) and score.is_integer():
+            score = int(score)
+        yield n, row["query-id"], row["corpus-id"], score if isinstance(score, int) else None

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from rankers.data.base import Dataset, Document, Qrels
+from rankers.data.tables import iter_rows
 from rankers.errors import InputError, RankError
-from rankers.io import read_jsonl
 from rankers.run import Query
 
 SPLIT = "test"
-_ID_COLUMNS = ("pid", "qid", "dataset")
-_BATCH = 1024
+_IDS = ("pid", "qid", "dataset")
 
 
 def _find(path: Path, stem: str) -> Path | None:
@@ -28,35 +27,6 @@ def _find(path: Path, stem: str) -> Path | None:
         if (path / f"{stem}{suffix}").is_file():
             return path / f"{stem}{suffix}"
     return None
-
-
-def iter_rows(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(row number, row) from a JSONL or parquet table, streamed; parquet ids are read as strings."""
-    if path.suffix != ".parquet":
-        yield from read_jsonl(path)
-        return
-    import polars as pl
-
-    try:
-        lf = pl.scan_parquet(path)
-        schema = lf.collect_schema()
-    except Exception as e:  # polars raises several types for a file that is not parquet
-        raise InputError(path, None, f"cannot read parquet: {e}") from None
-    missing = [c for c in columns if c not in schema]
-    if missing:
-        raise InputError(path, None, f"missing column(s) {', '.join(missing)}; columns: {', '.join(schema)}")
-    # An id column stored as integers must not lose leading zeros or become "123.0": cast it to text.
-    lf = lf.select(
-        [pl.col(c).cast(pl.String) if c in _ID_COLUMNS else pl.col(c) for c in columns if c in schema]
-    )
-    n = 0
-    try:
-        for batch in lf.collect_batches(chunk_size=_BATCH, lazy=True):
-            for row in batch.iter_rows(named=True):
-                n += 1
-                yield n, row
-    except pl.exceptions.PolarsError as e:
-        raise InputError(path, n + 1, f"cannot read parquet row: {e}") from None
 
 
 class LocoDataset(Dataset):
@@ -88,7 +58,7 @@ class LocoDataset(Dataset):
 
     def documents(self) -> Iterator[Document]:
         path = self._table("documents")
-        for n, row in iter_rows(path, ("pid", "passage", "dataset")):
+        for n, row in iter_rows(path, ("pid", "passage"), ("dataset",), _IDS):
             if not self._keep(row, path, n):
                 continue
             pid, passage = row.get("pid"), row.get("passage")
@@ -106,7 +76,7 @@ class LocoDataset(Dataset):
         path = self._table("queries")
         queries: dict[str, Query] = {}
         qrels: Qrels = {}
-        for n, row in iter_rows(path, ("qid", "query", "answer_pids", "dataset")):
+        for n, row in iter_rows(path, ("qid", "query", "answer_pids"), ("dataset",), _IDS):
             if not self._keep(row, path, n):
                 continue
             qid, text, answers = row.get("qid"), row.get("query"), row.get("answer_pids")
