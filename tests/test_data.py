@@ -482,3 +482,14 @@ def test_mteb_parquet_integer_ids_and_bad_scores(tmp_path):
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def test_retrieval_kind_is_binary_everywhere(tmp_path):
+    _write(tmp_path / "queries.dev.tsv", "1\tq\n2\tr\n")
+    _write(tmp_path / "qrels.dev.tsv", "1\t0\ta\t3\n1\t0\tb\t1\n2\t0\tc\t0\n")
+    # No retrieval file: derived from the graded pairs with grade >= 2, as T2Ranking defines them.
+    assert load_dataset(tmp_path).qrels(kind="retrieval") == {"1": {"a": 1}}
+    beir = load_dataset(shared("scifact"))
+    assert beir.qrels(kind="retrieval") == beir.qrels()  # scifact is binary already
+    with pytest.raises(RankError, match="qrels kind"):
+        beir.qrels(kind="binary")

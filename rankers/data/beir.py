@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from rankers.data.base import Dataset, Document, Qrels
+from rankers.data.qrels import binary, check_kind
 from rankers.data.tables import is_parquet, iter_rows
 from rankers.errors import InputError
 from rankers.io import iter_lines
@@ -98,6 +99,9 @@ class BeirDataset(Dataset):
 
     @cache  # noqa: B019
     def _qrels(self, split: str, kind: str) -> Qrels:
+        check_kind(kind)
+        if kind == "retrieval":
+            return binary(self._qrels(split, "graded"))
         out: Qrels = {}
         for path in self._qrels_files()[split]:
             rows = _parquet_qrels(path) if is_parquet(path) else _tsv_qrels(path)

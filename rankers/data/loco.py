@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rankers.data.base import Dataset, Document, Qrels
+from rankers.data.qrels import check_kind
 from rankers.data.tables import iter_rows
 from rankers.errors import InputError, RankError
 from rankers.run import Query
@@ -99,4 +100,5 @@ class LocoDataset(Dataset):
         return self._rows()[0]
 
     def _qrels(self, split: str, kind: str) -> Qrels:
+        check_kind(kind)  # every LoCoV1 judgement is binary: both kinds are the same
         return self._rows()[1]

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from rankers.data.base import Dataset, Document, Qrels
+from rankers.data.qrels import binary, check_kind, is_header, read_graded_qrels, read_pair_qrels
 from rankers.data.topics import read_topics
 from rankers.errors import InputError, RankError
 from rankers.io import iter_lines
@@ -23,12 +24,10 @@ COLLECTIONS = ("collection.tsv", "collection.tsv.gz")
 SAMPLE_RETRIEVAL = "retrieval_qrels.tsv"
 # T2Ranking's retrieval qrels are the graded pairs with these grades (its paper: "relevant" = 2 and 3).
 RETRIEVAL_MIN_GRADE = 2
-KINDS = ("graded", "retrieval")
 
 _QUERIES = re.compile(r"^queries\.(?P<split>[^.]+)\.tsv(\.gz)?$")
 _GRADED = re.compile(r"^qrels\.(?P<split>[^.]+)\.tsv(\.gz)?$")
 _RETRIEVAL = re.compile(r"^qrels\.retrieval\.(?P<split>[^.]+)\.tsv(\.gz)?$")
-_ID_HEADERS = {"qid", "pid", "query_id", "query-id", "docid", "doc_id", "id"}
 
 
 def _files(path: Path, pattern: re.Pattern[str]) -> dict[str, Path]:
@@ -38,10 +37,6 @@ def _files(path: Path, pattern: re.Pattern[str]) -> dict[str, Path]:
         if m and p.is_file():
             out.setdefault(m.group("split"), p)
     return out
-
-
-def _is_header(cols: list[str]) -> bool:
-    return cols[0].strip().lower() in _ID_HEADERS
 
 
 class T2RankingDataset(Dataset):
@@ -78,7 +73,7 @@ class T2RankingDataset(Dataset):
             if not line:
                 continue
             cols = line.split("\t", 1)
-            if n == 1 and _is_header(cols):
+            if n == 1 and is_header(cols):
                 continue
             if len(cols) != 2:
                 raise InputError(path, n, "expected 2 tab-separated columns (pid, passage), got 1")
@@ -111,61 +106,19 @@ class T2RankingDataset(Dataset):
 
     @cache  # noqa: B019
     def _qrels(self, split: str, kind: str) -> Qrels:
-        if kind not in KINDS:
-            raise RankError(f"qrels kind {kind!r}: choose from {', '.join(KINDS)}")
+        check_kind(kind)
         graded = _files(self.path, _GRADED).get(split)
         if kind == "graded":
             if graded is None:
                 raise RankError(f"{self.path}: no graded qrels.{split}.tsv (only binary retrieval qrels)")
             return read_graded_qrels(graded)
-        binary = _files(self.path, _RETRIEVAL).get(split)
-        if binary is not None:
-            return read_pair_qrels(binary)
+        pairs_file = _files(self.path, _RETRIEVAL).get(split)
+        if pairs_file is not None:
+            return read_pair_qrels(pairs_file)
         if (self.path / SAMPLE_RETRIEVAL).is_file():
             # One file for every split: keep the pairs of this split's queries.
             mine = set(self._queries(split))
             pairs = read_pair_qrels(self.path / SAMPLE_RETRIEVAL)
             return {qid: docs for qid, docs in pairs.items() if qid in mine}
         assert graded is not None
-        return {
-            qid: {pid: 1 for pid, g in docs.items() if g >= RETRIEVAL_MIN_GRADE}
-            for qid, docs in read_graded_qrels(graded).items()
-            if any(g >= RETRIEVAL_MIN_GRADE for g in docs.values())
-        }
-
-
-def read_graded_qrels(path: Path) -> Qrels:
-    """TREC 4-column qrels `qid <iter> pid grade`, tab- or space-separated, optional header row."""
-    out: Qrels = {}
-    for n, line in iter_lines(path):
-        if not line.strip():
-            continue
-        cols = line.split()
-        if n == 1 and _is_header(cols):
-            continue
-        if len(cols) != 4:
-            raise InputError(path, n, f"expected 4 columns (qid 0 pid grade), got {len(cols)}")
-        try:
-            grade = int(cols[3])
-        except ValueError:
-            raise InputError(path, n, f"grade {cols[3]!r} is not an integer") from None
-        docs = out.setdefault(cols[0], {})
-        if cols[2] in docs:
-            raise InputError(path, n, f"pair ({cols[0]}, {cols[2]}) appears twice")
-        docs[cols[2]] = grade
-    return out
-
-
-def read_pair_qrels(path: Path) -> Qrels:
-    """Binary qrels `qid pid` (each listed pair is relevant, grade 1), optional header row."""
-    out: Qrels = {}
-    for n, line in iter_lines(path):
-        if not line.strip():
-            continue
-        cols = line.split()
-        if n == 1 and _is_header(cols):
-            continue
-        if len(cols) != 2:
-            raise InputError(path, n, f"expected 2 columns (qid pid), got {len(cols)}")
-        out.setdefault(cols[0], {})[cols[1]] = 1
-    return out
+        return binary(read_graded_qrels(graded), RETRIEVAL_MIN_GRADE)

@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 
 from rankers.data.base import Dataset, Document, Qrels
-from rankers.data.t2ranking import read_graded_qrels
+from rankers.data.qrels import binary, check_kind, read_graded_qrels
 from rankers.data.topics import read_topics
 from rankers.errors import InputError, RankError
 from rankers.io import iter_lines
@@ -116,10 +116,9 @@ class TrecDataset(Dataset):
     @cache  # noqa: B019
     def _qrels(self, split: str, kind: str) -> Qrels:
         path = next(p for p in self._files()["qrels"] if _split_name(p) == split)
+        check_kind(kind)
         qrels = read_graded_qrels(path)
-        if kind == "retrieval":
-            return {q: {d: 1 for d, g in docs.items() if g > 0} for q, docs in qrels.items()}
-        return qrels
+        return binary(qrels) if kind == "retrieval" else qrels
 
 
 def read_sgml_documents(path: Path) -> Iterator[tuple[int, Document]]:
