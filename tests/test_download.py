@@ -148,6 +148,7 @@ def test_checksum_mismatch_leaves_nothing(root, tiny_zip, server, monkeypatch):
         get_dataset("beir/tiny", progress=False)
     assert not (root / "beir" / "tiny").exists()
     assert not list(root.rglob("*.part")) and not list(root.rglob("tiny.zip"))
+    assert not (root / ".staging").exists()
 
 
 def test_interrupted_download_resumes_with_range(root, tiny_zip, server):

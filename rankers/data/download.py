@@ -155,6 +155,10 @@ def get_dataset(name: str, force: bool = False, source: Path | None = None, prog
         _install(folder, target)
     except BaseException:
         _rmtree(build)
+        if not any(p.is_file() for p in staging.rglob("*")):
+            _rmtree(staging)  # keep the staging folder only when it holds a download to resume
+            with contextlib.suppress(OSError):
+                (root / STAGING).rmdir()
         raise
     _rmtree(staging)
     with contextlib.suppress(OSError):
