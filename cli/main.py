@@ -11,6 +11,9 @@ import sys
 import typer
 
 from cli import data, evaluate, export, index, retrieve
+from cli import fuse as fuse_cli
+from cli import synth as synth_cli
+from cli import train as train_cli
 
 app = typer.Typer(
     name="rank",
@@ -27,6 +30,10 @@ app.add_typer(index.app, name="index")
 app.command("retrieve")(retrieve.retrieve)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
+app.command("fuse")(fuse_cli.fuse)
+app.command("synth")(synth_cli.synth)
+app.command("synth-filter")(synth_cli.synth_filter)
+app.add_typer(train_cli.app, name="train")
 
 
 def main() -> None:
