@@ -134,7 +134,7 @@ def synth_filter(
         raise RankError("--top-k: must be between 1 and 20")
     rows = read_pairs(pairs)
     ix = open_index(index, "bm25" if bm25 else "dense")
-    check_docids(rows, ix.contains, f"index {index}", pairs)
+    check_docids(rows, ix.present(p.docid for p in rows).__contains__, f"index {index}", pairs)
     kept, report = roundtrip(rows, ix.search, top_k)
     if output is None:
         import json

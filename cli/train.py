@@ -59,7 +59,7 @@ def dense(
         if index is None:
             raise RankError(f"--hard-negatives {hard_negatives}: give the --index to mine them from")
         ix = open_index(index, hard_negatives, dataset)
-        check_docids(rows, ix.contains, f"index {index}", pairs)
+        check_docids(rows, ix.present(p.docid for p in rows).__contains__, f"index {index}", pairs)
         say(f"train: mining hard negatives for {len(rows)} pairs from {index} (top {depth})")
         negatives = mine_negatives(rows, ix.search, ix.texts, depth=depth, seed=seed)
         say(f"train: {len(negatives)} hard negatives")

@@ -306,3 +306,112 @@ def test_roundtrip_keeps_pairs_whose_source_is_in_the_top_k():
     assert [p.qid for p in kept] == ["a"] and rep.ranks == {1: 1, 0: 2}
     kept, rep = roundtrip(pairs, search, 2)
     assert [p.qid for p in kept] == ["a", "b"] and rep.kept == 2 and "2 of 3 pairs kept" in rep.summary()
+
+
+# ---------------------------------------------------------------- the commands, on a real Lucene index
+
+
+def rank(*args: str) -> tuple[int, str]:
+    """Run `rank` in this process (one JVM for all tests); returns (exit code, stderr+stdout)."""
+    import contextlib
+    import io
+    import sys
+
+    from cli.main import main
+
+    buf = io.StringIO()
+    code = 0
+    argv = sys.argv
+    sys.argv = ["rank", *args]
+    try:
+        with contextlib.redirect_stderr(buf), contextlib.redirect_stdout(buf):
+            main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = argv
+    return code, buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory) -> tuple[Path, Path]:
+    from rankers.bm25 import build_index
+
+    root = tmp_path_factory.mktemp("tinyidx")
+    (root / "ds").mkdir()
+    write_jsonl(
+        root / "ds" / "corpus.jsonl", [{"_id": k, "title": t, "text": x} for k, (t, x) in DOCS.items()]
+    )
+    write_jsonl(root / "ds" / "queries.jsonl", [{"_id": "q1", "text": "honey"}])
+    build_index(root / "ds", root / "idx")
+    return root / "ds", root / "idx"
+
+
+@pytest.mark.slow
+def test_synth_filter_command_keeps_round_trip_consistent_pairs(tiny_index, tmp_path):
+    _, idx = tiny_index
+    pairs = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [
+            {"qid": "a", "query": "why does honey never spoil", "docid": "d1", "document": "x"},
+            {"qid": "b", "query": "moon gravity ocean tides", "docid": "d4", "document": "y"},
+            {"qid": "c", "query": "what do giant pandas eat", "docid": "d5", "document": "z"},
+        ],
+    )
+    code, out = rank(
+        "synth-filter",
+        str(pairs),
+        "--index",
+        str(idx),
+        "--bm25",
+        "--top-k",
+        "1",
+        "-o",
+        str(tmp_path / "k.jsonl"),
+    )
+    assert code == 0, out
+    assert [p.qid for p in read_pairs(tmp_path / "k.jsonl")] == ["a", "b"]
+    assert "2 of 3 pairs kept" in out
+
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [{"qid": "a", "query": "honey", "docid": "d1"}, {"qid": "b", "query": "x", "docid": "d99"}],
+    )
+    code, out = rank("synth-filter", str(bad), "--index", str(idx), "--bm25")
+    assert code == 2 and f"rank: error: {bad}:2: docid d99 is not in index {idx}" in out
+    code, out = rank("synth-filter", str(pairs), "--index", str(idx), "--bm25", "--top-k", "50")
+    assert code == 2 and "--top-k: must be between 1 and 20" in out
+
+
+def test_synth_command_refuses_bad_examples_before_loading_a_model(tiny, tmp_path):
+    many = write_jsonl(tmp_path / "ex.jsonl", [{"query": f"q{i}", "document": f"d{i}"} for i in range(12)])
+    code, out = rank(
+        "synth",
+        "-d",
+        str(tiny.path),
+        "--examples",
+        str(many),
+        "--llm",
+        "llamacpp:none",
+        "-o",
+        str(tmp_path / "p.jsonl"),
+    )
+    assert code == 2 and "12 examples; Promptagator's recipe takes at most 8" in out
+    code, out = rank(
+        "synth",
+        "-d",
+        str(tiny.path),
+        "--examples-from",
+        f"{tiny.path}:train",
+        "--k",
+        "9",
+        "--llm",
+        "x:y",
+        "-o",
+        "p",
+    )
+    assert code == 2 and "--k: 9 examples" in out
+    missing = write_jsonl(tmp_path / "m.jsonl", [{"query": "q", "docid": "d404"}])
+    code, out = rank("synth", "-d", str(tiny.path), "--examples", str(missing), "--llm", "x:y", "-o", "p")
+    assert code == 2 and "m.jsonl:1: docid d404 is not in the corpus" in out
+    assert not (tmp_path / "p.jsonl").exists()
