@@ -100,7 +100,7 @@ def main() -> None:
     pairs_path = work / f"pairs-{args.sample}.jsonl"
     stats_path = work / f"pairs-{args.sample}.stats.json"
     if not stats_path.exists():
-        rep = synthesize(docs, examples, get_backend(args.llm), builtin_template("en"), pairs_path, llm=args.llm,
+        rep = synthesize(docs, examples, get_backend(args.llm, cache=True), builtin_template("en"), pairs_path, llm=args.llm,
                          temperature=0.7, seed=args.seed, progress=say)  # fmt: skip
         stats = {"documents": rep.documents, "generated": rep.generated, "kept": rep.kept,
                  "dropped": dict(rep.dropped), "wall_s": rep.wall_s, "resumed": rep.resumed,

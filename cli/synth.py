@@ -101,7 +101,7 @@ def synth(
 def _backend(spec: str):
     from rankers.llm import get_backend
 
-    return get_backend(spec)
+    return get_backend(spec, cache=True)
 
 
 def synth_filter(

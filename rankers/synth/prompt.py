@@ -49,6 +49,11 @@ class Template:
         return int(self.settings[key])  # type: ignore[arg-type]
 
     @property
+    def copy_overlap(self) -> float:
+        """Share of a query's 4-unit shingles found in its document from which it counts as a copy."""
+        return float(self.settings.get("copy_overlap", 0.8))  # type: ignore[arg-type]
+
+    @property
     def answer_label(self) -> str:
         return str(self.settings.get("answer_label", ""))
 
@@ -82,6 +87,13 @@ def load_template(path: str | Path) -> Template:
                 if not value.isdigit() or int(value) < 1:
                     raise InputError(p, n, f"{key} must be a positive integer, got {value!r}")
                 settings[key] = int(value)
+            elif key == "copy_overlap":
+                try:
+                    settings[key] = float(value)
+                except ValueError:
+                    settings[key] = -1.0
+                if not 0 < settings[key] <= 1:  # type: ignore[operator]
+                    raise InputError(p, n, f"copy_overlap must be a share in (0, 1], got {value!r}")
             else:
                 settings[key] = value
         else:
@@ -161,7 +173,7 @@ def _shingles(text: str, n: int = 4) -> set[tuple[str, ...]]:
 def rejection(query: str, document: str, template: Template, example_queries: set[str]) -> str | None:
     """Why a generated query is unusable, or None when it is fine.
 
-    copy: most of its 4-unit shingles appear verbatim in the document, i.e. the model pasted a passage of it
+    copy: most (`copy_overlap`) of its 4-unit shingles appear verbatim in the document: the model pasted a passage
     instead of asking something; a trained retriever would learn nothing but string matching from it.
     """
     if not query:
@@ -173,7 +185,7 @@ def rejection(query: str, document: str, template: Template, example_queries: se
     shingles = _shingles(query)
     if len(shingles) >= 3:
         doc = _shingles(document)
-        if sum(s in doc for s in shingles) / len(shingles) >= 0.8:
+        if sum(s in doc for s in shingles) / len(shingles) >= template.copy_overlap:
             return "copy"
     return None
 
