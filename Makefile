@@ -31,3 +31,10 @@ check: venv lint
 lint: venv
 	$(BIN)/ruff check cli rankers tests bench
 	$(BIN)/ruff format --check cli rankers tests bench
+
+# ---- Promptagator (issue 5): 8 examples -> synthetic queries -> round-trip filter -> fine-tuned MiniLM, on scifact.
+# Needs the local LLM (llama-cpp-python and the Qwen2.5-Coder-1.5B GGUF packages). Resumable: re-run to continue.
+PROMPTAGATOR_SAMPLE ?= 400
+.PHONY: bench-promptagator
+bench-promptagator: venv
+	$(BIN)/python bench/promptagator.py --dataset $(DATA_DIR)/scifact --sample $(PROMPTAGATOR_SAMPLE)
