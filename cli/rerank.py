@@ -1,0 +1,181 @@
+"""`rank rerank`: LLM listwise (sliding window / full ranking), LLM yes/no pointwise, or a cross-encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import Dataset, Output, OutputFormat, Split, emit, input_run, say
+
+MODES = ("sliding", "full", "pointwise")
+
+
+def rerank(
+    run: Annotated[
+        Path | None, typer.Argument(help="Run to rerank (JSONL/TREC/MS MARCO); default: stdin.")
+    ] = None,
+    llm: Annotated[
+        str | None,
+        typer.Option("--llm", help="LLM backend: openai:MODEL | llamacpp:PATH_OR_NAME | hf:NAME."),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="sliding | full | pointwise (yes/no next-token scores).")
+    ] = "sliding",
+    cross_encoder: Annotated[
+        str | None,
+        typer.Option(
+            "--cross-encoder", help="A sentence-transformers CrossEncoder (name or folder) instead of an LLM."
+        ),
+    ] = None,
+    hits: Annotated[
+        int, typer.Option("--hits", "-k", help="Rerank the top k; the rest follow in their order.")
+    ] = 100,
+    window_size: Annotated[int, typer.Option("--window-size", help="Sliding: passages per call.")] = 20,
+    stride: Annotated[
+        int, typer.Option("--stride", help="Sliding: how far the window moves up each step.")
+    ] = 10,
+    passes: Annotated[int, typer.Option("--passes", help="Sliding: bottom-to-top sweeps.")] = 1,
+    max_passage_tokens: Annotated[
+        int,
+        typer.Option("--max-passage-tokens", help="Cut each passage to N tokens of the model (0: uncut)."),
+    ] = 300,
+    fallback_sliding: Annotated[
+        bool,
+        typer.Option(
+            "--fallback-sliding", help="Full: slide instead when the prompt does not fit the context."
+        ),
+    ] = False,
+    template: Annotated[
+        str | None, typer.Option("--template", help="Prompt template: a built-in name or a YAML file.")
+    ] = None,
+    context_length: Annotated[
+        int | None,
+        typer.Option("--context-length", help="The model's context in tokens (default: what it says)."),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="openai: server URL (default: $OPENAI_BASE_URL or local :8000/v1)."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", help="openai: API key (default: $OPENAI_API_KEY); never printed or stored."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", help="Queries in flight (default: 4 for openai, 1 for local models)."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="openai: seconds to wait for one answer.")
+    ] = 600.0,
+    retries: Annotated[
+        int, typer.Option("--retries", help="openai: further tries after a failure (with backoff).")
+    ] = 3,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Where LLM answers are kept (default: ~/.cache/rank/llm)."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor keep LLM answers.")] = False,
+    dataset: Dataset = None,
+    split: Split = None,
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", "-i", help="Lucene index whose stored texts fill in missing passages."),
+    ] = None,
+    output: Output = None,
+    output_format: OutputFormat = None,
+) -> None:
+    """Rerank a run. Cost (LLM calls, tokens, wall time) goes per query in meta.cost, in totals on stderr, and
+    beside an --output file as <output>.cost.json."""
+    from rankers.errors import RankError
+
+    if (llm is None) == (cross_encoder is None):
+        raise RankError("give one of --llm BACKEND:MODEL or --cross-encoder NAME_OR_PATH")
+    if mode not in MODES:
+        raise RankError(f"--mode {mode}: expected one of {', '.join(MODES)}")
+    if cache_dir is not None and no_cache:
+        raise RankError("--cache-dir and --no-cache: give one or neither")
+    for flag, value, least in (
+        ("--hits", hits, 1),
+        ("--concurrency", concurrency or 1, 1),
+        ("--retries", retries, 0),
+    ):
+        if value < least:
+            raise RankError(f"{flag} {value}: must be at least {least}")
+
+    rankings = _hydrated(input_run(run), dataset, split, index, hits)
+    backend = None
+    if cross_encoder is not None:
+        from rankers.rerank import CrossEncoderReranker
+
+        reranker = CrossEncoderReranker(cross_encoder, hits=hits)
+        config = {"cross_encoder": cross_encoder, "hits": hits}
+        n_flight = 1
+    else:
+        from rankers.llm import get_backend
+        from rankers.rerank import ListwiseReranker, YesNoReranker, listwise_template, pointwise_template
+
+        backend = get_backend(
+            llm,
+            cache=False if no_cache else (cache_dir or True),
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency or 4,
+            context_length=context_length,
+        )
+        cut = max_passage_tokens or None
+        if mode == "pointwise":
+            tpl = pointwise_template(template) if template else None
+            reranker = YesNoReranker(backend, hits=hits, max_passage_tokens=cut, template=tpl)
+        else:
+            tpl = listwise_template(template) if template else None
+            reranker = ListwiseReranker(
+                backend, mode, hits, window_size, stride, passes, cut, fallback_sliding, template=tpl
+            )
+        config = {
+            "llm": llm,
+            "model": backend.identity,
+            "mode": mode,
+            "hits": hits,
+            "max_passage_tokens": cut,
+            "template": reranker.template.name,
+        } | ({"window_size": window_size, "stride": stride, "passes": passes} if mode == "sliding" else {})
+        n_flight = concurrency or backend.max_concurrency
+    _run(rankings, reranker, n_flight, output, output_format, config)
+    if backend is not None:
+        backend.close()
+
+
+def _hydrated(rankings, dataset, split, index, hits):
+    if dataset is None and index is None:
+        return rankings
+    from rankers.hydrate import hydrate
+
+    queries = texts = None
+    if dataset is not None:
+        from rankers.data.registry import load_dataset
+        from rankers.hydrate import dataset_texts
+
+        ds = load_dataset(dataset)
+        queries, texts = ds.queries(split), dataset_texts(ds)
+    if index is not None:
+        from rankers.bm25 import Bm25Searcher
+
+        texts = Bm25Searcher(index).doc_texts
+    return hydrate(rankings, queries=queries, texts=texts, depth=hits)
+
+
+def _run(rankings, reranker, concurrency, output, output_format, config) -> None:
+    from rankers.io import write_json
+    from rankers.rerank import Totals, rerank_run
+
+    totals = Totals()
+    n = emit(rerank_run(rankings, reranker, concurrency, totals), output, output_format, tag="rerank")
+    if output is not None and str(output) != "-":
+        write_json(f"{output}.cost.json", {"config": config, "totals": totals.to_dict()})
+    say(f"rerank: {n} queries; {totals.summary()}")

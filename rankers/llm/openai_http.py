@@ -1,0 +1,283 @@
+"""Any OpenAI-compatible chat-completions server: vLLM, SGLang, Ollama, llama.cpp's servers, OpenAI itself.
+
+Plain HTTP from the standard library, one request per thread, so many queries can be in flight. Token
+counting asks the server's tokenizer where it has one (llama-cpp-python's /extras/tokenize, vLLM's and
+llama-server's /tokenize); elsewhere (OpenAI) it falls back to an estimate and says so once.
+The API key goes into the Authorization header only: it is never part of a message, a log or a cache key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from rankers.errors import RankError
+from rankers.llm.base import Backend, BackendError, Completion, Message, TokenScores, cut_utf8
+
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
+# Statuses worth another try: rate limits, overload, a server still loading its model.
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def public_url(url: str) -> str:
+    """The URL without user:password@ and without a query string, fit to print."""
+    p = urlsplit(url)
+    host = p.hostname or ""
+    if p.port:
+        host = f"{host}:{p.port}"
+    return urlunsplit((p.scheme, host, p.path, "", ""))
+
+
+class OpenAIBackend(Backend):
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 600.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        concurrency: int = 4,
+        context_length: int | None = None,
+    ):
+        super().__init__(model)
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        p = urlsplit(base_url)
+        if p.scheme not in ("http", "https") or not p.hostname:
+            raise RankError(f"--base-url {public_url(base_url)}: expected http(s)://host[:port]/v1")
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if not self._key and p.hostname not in LOOPBACK:
+            raise RankError(
+                f"--base-url {public_url(base_url)} is a remote endpoint and no API key was given "
+                "(set OPENAI_API_KEY or pass --api-key)"
+            )
+        self.timeout, self.retries, self.backoff = timeout, max(0, retries), backoff
+        self.max_concurrency = max(1, concurrency)
+        self._context_length = context_length
+        self._context_probed = context_length is not None
+        self._tokenizer: str | None = (
+            None  # which tokenize endpoint answers: "extras" | "vllm" | "llamaserver" | "estimate"
+        )
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- HTTP
+
+    def _root(self) -> str:
+        """The server root: the base URL without its trailing /v1 (where the tokenize endpoints live)."""
+        return self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+
+    def _request(self, url: str, body: dict[str, Any] | None, retries: int | None = None) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        tries = (self.retries if retries is None else retries) + 1
+        reason = ""
+        for attempt in range(tries):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read().decode("utf-8"))
+            except urllib.error.HTTPError as e:
+                detail = _error_detail(e)
+                if e.code in RETRY_STATUS:
+                    reason = f"HTTP {e.code} {detail}".strip()
+                    continue
+                raise BackendError(f"openai: {public_url(url)} answered HTTP {e.code}: {detail}") from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                r = getattr(e, "reason", e)
+                reason = "timed out" if isinstance(r, TimeoutError) or "timed out" in str(r) else str(r)
+                continue
+            except json.JSONDecodeError:
+                raise BackendError(f"openai: {public_url(url)} answered something that is not JSON") from None
+        raise BackendError(
+            f"openai: {public_url(url)} did not answer after {tries} tr{'y' if tries == 1 else 'ies'} ({reason}); "
+            "is the server running? Answers received so far are cached."
+        )
+
+    # ---------------------------------------------------------------- chat
+
+    def _chat(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None,
+        seed: int | None,
+    ) -> Completion:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if stop:
+            body["stop"] = stop
+        if seed is not None:
+            body["seed"] = seed
+        t0 = time.perf_counter()
+        out = self._request(f"{self.base_url}/chat/completions", body)
+        wall = time.perf_counter() - t0
+        try:
+            choice = out["choices"][0]
+            text = choice["message"].get("content") or ""
+            usage = out.get("usage") or {}
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise BackendError(
+                f"openai: {public_url(self.base_url)} answered without choices[0].message"
+            ) from None
+        prompt_tokens = usage.get("prompt_tokens")
+        completion_tokens = usage.get("completion_tokens")
+        return Completion(
+            text=text,
+            prompt_tokens=int(prompt_tokens)
+            if prompt_tokens is not None
+            else self.count_chat_tokens(messages),
+            completion_tokens=int(completion_tokens)
+            if completion_tokens is not None
+            else self.count_tokens(text),
+            wall_s=wall,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def _token_scores(self, messages: list[Message], candidates: list[str]) -> TokenScores:
+        """From the top log-probabilities of a one-token answer; a candidate not among them gets a floor below all."""
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": 20,
+        }
+        t0 = time.perf_counter()
+        out = self._request(f"{self.base_url}/chat/completions", body)
+        wall = time.perf_counter() - t0
+        try:
+            top = out["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+            pairs = [(t["token"], float(t["logprob"])) for t in top]
+        except (KeyError, IndexError, TypeError):
+            raise BackendError(
+                f"openai: {public_url(self.base_url)} gives no top_logprobs; pointwise scoring needs them"
+            ) from None
+        floor = min((lp for _, lp in pairs), default=0.0) - 1.0
+        scores = {}
+        for c in candidates:
+            hits = [lp for tok, lp in pairs if tok.strip() == c.strip()]
+            scores[c] = max(hits) if hits else floor
+        prompt_tokens = (out.get("usage") or {}).get("prompt_tokens") or 0
+        return TokenScores(scores=scores, prompt_tokens=int(prompt_tokens), wall_s=wall)
+
+    # ---------------------------------------------------------------- context
+
+    @property
+    def context_length(self) -> int | None:
+        if not self._context_probed:
+            with self._lock:
+                if not self._context_probed:
+                    self._context_length = self._probe_context()
+                    self._context_probed = True
+        return self._context_length
+
+    def _probe_context(self) -> int | None:
+        try:
+            models = self._request(f"{self.base_url}/models", None, retries=0).get("data") or []
+        except BackendError:
+            return None
+        for m in models:
+            if m.get("id") not in (self.model, None) and len(models) > 1:
+                continue
+            for key in ("max_model_len", "context_length", "context_window", "n_ctx"):
+                if isinstance(m.get(key), int):
+                    return m[key]
+            meta = m.get("meta") or {}
+            for key in ("n_ctx", "n_ctx_train"):
+                if isinstance(meta.get(key), int):
+                    return meta[key]
+        return None
+
+    # ---------------------------------------------------------------- tokens
+
+    def _tokenize(self, text: str) -> list[int] | None:
+        """Token ids from the server's own tokenizer, or None where the server has none."""
+        root = self._root()
+        attempts = {
+            "extras": (f"{root}/extras/tokenize", {"input": text, "model": self.model}),
+            "vllm": (f"{root}/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False}),
+            "llamaserver": (f"{root}/tokenize", {"content": text}),
+        }
+        order = [self._tokenizer] if self._tokenizer else list(attempts)
+        for name in order:
+            if name == "estimate":
+                return None
+            url, body = attempts[name]
+            try:
+                out = self._request(url, body, retries=0 if self._tokenizer is None else None)
+            except BackendError:
+                if self._tokenizer is not None:
+                    raise
+                continue
+            tokens = out.get("tokens")
+            if isinstance(tokens, list):
+                self._tokenizer = name
+                return [t if isinstance(t, int) else t.get("id") for t in tokens]
+        self._tokenizer = "estimate"
+        print(
+            f"rank: note: {public_url(self.base_url)} has no tokenize endpoint; token counts are estimates "
+            "(about 4 bytes per token)",
+            file=sys.stderr,
+        )
+        return None
+
+    def _detokenize(self, tokens: list[int]) -> str:
+        root = self._root()
+        if self._tokenizer == "extras":
+            return self._request(f"{root}/extras/detokenize", {"tokens": tokens, "model": self.model})["text"]
+        if self._tokenizer == "vllm":
+            return self._request(f"{root}/detokenize", {"model": self.model, "tokens": tokens})["prompt"]
+        return self._request(f"{root}/detokenize", {"tokens": tokens})["content"]
+
+    def count_tokens(self, text: str) -> int:
+        if not text:
+            return 0
+        ids = self._tokenize(text)
+        return len(ids) if ids is not None else math.ceil(len(text.encode("utf-8")) / 4)
+
+    def truncate(self, text: str, n_tokens: int) -> str:
+        ids = self._tokenize(text)
+        if ids is None:
+            return cut_utf8(text.encode("utf-8")[: 4 * n_tokens])
+        if len(ids) <= n_tokens:
+            return text
+        return self._detokenize(ids[:n_tokens])
+
+    def count_chat_tokens(self, messages: Sequence[Message]) -> int:
+        return super().count_chat_tokens(messages)
+
+
+def _error_detail(e: urllib.error.HTTPError) -> str:
+    """The server's own error message, short; servers put it in {"error": {"message"}} or {"detail"}."""
+    try:
+        body = json.loads(e.read().decode("utf-8", errors="replace"))
+    except Exception:
+        return e.reason if isinstance(e.reason, str) else ""
+    err = body.get("error") if isinstance(body, dict) else None
+    msg = (err.get("message") if isinstance(err, dict) else err) or (
+        body.get("detail") if isinstance(body, dict) else ""
+    )
+    return str(msg)[:300]

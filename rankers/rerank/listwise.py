@@ -1,0 +1,121 @@
+"""LLM listwise reranking (RankGPT): a window of numbered passages in, a permutation `[3] > [1] > ...` out.
+
+`sliding` moves a window from the bottom of the list to the top; `full` puts all candidates in one prompt,
+after checking that prompt and answer fit the model's context.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from rankers.errors import RankError
+from rankers.llm.base import Backend
+from rankers.rerank.algorithms import full, sliding
+from rankers.rerank.cost import Cost
+from rankers.rerank.parse import parse_permutation
+from rankers.rerank.passages import prepare, require_texts
+from rankers.rerank.templates import ListwiseTemplate, listwise_template
+from rankers.run import Ranking
+
+MODES = ("sliding", "full")
+# Answer budget per passage: `[100] > ` is up to 6 tokens where digits are split one per token (Qwen, Llama 3).
+ANSWER_TOKENS_PER_ID = 7
+ANSWER_TOKENS_EXTRA = 32
+
+
+def answer_budget(n: int) -> int:
+    return ANSWER_TOKENS_PER_ID * n + ANSWER_TOKENS_EXTRA
+
+
+@dataclass
+class Outcome:
+    ranking: Ranking
+    cost: Cost
+    repairs: Counter
+    fell_back: bool = False
+
+
+class ListwiseReranker:
+    def __init__(
+        self,
+        backend: Backend,
+        mode: str = "sliding",
+        hits: int = 100,
+        window: int = 20,
+        stride: int = 10,
+        passes: int = 1,
+        max_passage_tokens: int | None = 300,
+        fallback_sliding: bool = False,
+        template: ListwiseTemplate | None = None,
+    ):
+        if mode not in MODES:
+            raise RankError(f"--mode {mode}: expected one of {', '.join(MODES)}")
+        if hits < 1:
+            raise RankError(f"--hits {hits}: must be at least 1")
+        self.backend, self.mode, self.hits = backend, mode, hits
+        self.window, self.stride, self.passes = window, stride, passes
+        self.max_passage_tokens = max_passage_tokens
+        self.fallback_sliding = fallback_sliding
+        self.template = template or listwise_template()
+
+    def rerank(self, r: Ranking) -> Outcome:
+        t0 = time.perf_counter()
+        head, tail = r.candidates[: self.hits], r.candidates[self.hits :]
+        require_texts(r, self.hits)
+        passages = prepare(self.backend, [c.text or "" for c in head], self.max_passage_tokens)
+        cost, repairs = Cost(), Counter()
+
+        def rank_window(idx: list[int]) -> list[int]:
+            messages = self.template.messages(r.query.text, [passages[i] for i in idx])
+            c = self.backend.chat(messages, max_tokens=answer_budget(len(idx)), temperature=0.0, seed=0)
+            cost.add_completion(c)
+            parsed = parse_permutation(c.text, len(idx))
+            repairs.update(parsed.repairs)
+            return [idx[p] for p in parsed.order]
+
+        items = list(range(len(head)))
+        fell_back = False
+        if self.mode == "full" and not self._fits(r, passages):
+            fell_back = True
+        if self.mode == "sliding" or fell_back:
+            order = sliding(items, rank_window, self.window, self.stride, self.passes)
+        else:
+            order = full(items, rank_window)
+        r.candidates = [head[i] for i in order] + tail
+        r.rescore_by_rank()
+        cost.wall_s = time.perf_counter() - t0
+        r.meta["cost"] = cost.to_dict()
+        r.meta["repairs"] = dict(sorted(repairs.items()))
+        return Outcome(r, cost, repairs, fell_back)
+
+    def _fits(self, r: Ranking, passages: list[str]) -> bool:
+        """Whether one prompt of all passages plus its answer fits the context; if not and no fallback, say how many would."""
+        ctx = self.backend.context_length
+        if ctx is None or not passages:
+            return True
+        n = len(passages)
+        prompt = self.backend.count_chat_tokens(self.template.messages(r.query.text, passages))
+        need = prompt + answer_budget(n)
+        if need <= ctx:
+            return True
+        if self.fallback_sliding:
+            return False
+        fit = self._how_many_fit(r, passages, ctx)
+        raise RankError(
+            f"--mode full: query {r.qid}: {n} passages need about {need} tokens ({prompt} prompt + "
+            f"{answer_budget(n)} answer) but the model's context is {ctx}; about {fit} would fit. "
+            "Use --hits, a smaller --max-passage-tokens, a longer --context-length, or --fallback-sliding"
+        )
+
+    def _how_many_fit(self, r: Ranking, passages: list[str], ctx: int) -> int:
+        lo, hi = 0, len(passages)
+        while lo < hi:  # the largest k whose prompt fits: token counts grow with k
+            k = (lo + hi + 1) // 2
+            prompt = self.backend.count_chat_tokens(self.template.messages(r.query.text, passages[:k]))
+            if prompt + answer_budget(k) <= ctx:
+                lo = k
+            else:
+                hi = k - 1
+        return lo

@@ -1,0 +1,78 @@
+"""Read a permutation out of a model's answer like `[3] > [1] > [2]`, repairing what small models get wrong.
+
+Every repair is counted by kind, so a report can say how often the model's answer was not a clean permutation.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+REPAIRS = ("think", "lookalike", "bare_numbers", "out_of_range", "duplicate", "missing", "empty")
+_BRACKETED = re.compile(r"\[\s*(\d+)\s*\]")
+_ANY_BRACKETED = re.compile(r"[\[［【〔]\s*(\d+)\s*[\]］】〕]")
+_BARE = re.compile(r"(?<![\d.])(\d+)(?![\d.])")
+# Brackets that models (and Chinese input methods) write for [ ].
+_BRACKETS = str.maketrans({"［": "[", "］": "]", "【": "[", "】": "]", "〔": "[", "〕": "]"})
+
+
+@dataclass(slots=True)
+class Parsed:
+    order: list[int]  # 0-based positions, a permutation of range(n)
+    repairs: Counter = field(default_factory=Counter)
+
+
+def normalize_digits(text: str) -> tuple[str, int]:
+    """Map look-alike digits (full-width ０-９, Arabic-Indic, Devanagari, superscripts...) to ASCII; count them."""
+    changed = 0
+    out = []
+    for ch in text:
+        if not ch.isascii():
+            d = unicodedata.digit(ch, None)
+            if d is not None:
+                out.append(str(d))
+                changed += 1
+                continue
+        out.append(ch)
+    return "".join(out), changed
+
+
+def parse_permutation(text: str, n: int) -> Parsed:
+    """The order given by an answer over passages [1]..[n]; ids missing from it follow in their prior order."""
+    repairs: Counter = Counter()
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+        repairs["think"] += 1
+    text, mapped = normalize_digits(text.translate(_BRACKETS))
+    if mapped:
+        repairs["lookalike"] += mapped
+    ids = [int(m) for m in _BRACKETED.findall(text)]
+    if not ids:
+        ids = [int(m) for m in _BARE.findall(text)]
+        if ids:
+            repairs["bare_numbers"] += 1
+    order: list[int] = []
+    seen: set[int] = set()
+    for i in ids:
+        if not 1 <= i <= n:
+            repairs["out_of_range"] += 1
+        elif i - 1 in seen:
+            repairs["duplicate"] += 1
+        else:
+            seen.add(i - 1)
+            order.append(i - 1)
+    if not order:
+        repairs["empty"] += 1
+    missing = [i for i in range(n) if i not in seen]
+    if missing:
+        repairs["missing"] += len(missing)
+        order.extend(missing)
+    return Parsed(order, repairs)
+
+
+def sanitize_passage(text: str) -> str:
+    """Passage text fit for a numbered prompt: `[n]` inside it becomes `(n)` so it cannot pass for an id."""
+    # \d matches every decimal digit (full-width too), so `［３］` is caught as well as `[3]`.
+    return _ANY_BRACKETED.sub(r"(\1)", " ".join(text.split()))
