@@ -12,7 +12,6 @@ import typer
 
 from cli import data, evaluate, export, index, retrieve
 from cli import fuse as fuse_cli
-from cli import fuse as fuse_cli
 from cli import rerank as rerank_cli
 from cli import synth as synth_cli
 from cli import train as train_cli
@@ -32,7 +31,6 @@ app.add_typer(index.app, name="index")
 app.command("retrieve")(retrieve.retrieve)
 app.command("eval")(evaluate.evaluate)
 app.command("export")(export.export)
-app.command("fuse")(fuse_cli.fuse)
 app.command("fuse")(fuse_cli.fuse)
 app.command("rerank")(rerank_cli.rerank)
 app.command("synth")(synth_cli.synth)
