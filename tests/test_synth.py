@@ -415,3 +415,87 @@ def test_synth_command_refuses_bad_examples_before_loading_a_model(tiny, tmp_pat
     code, out = rank("synth", "-d", str(tiny.path), "--examples", str(missing), "--llm", "x:y", "-o", "p")
     assert code == 2 and "m.jsonl:1: docid d404 is not in the corpus" in out
     assert not (tmp_path / "p.jsonl").exists()
+
+
+# ---------------------------------------------------------------- end to end with a real local LLM
+
+
+@pytest.mark.slow
+def test_end_to_end_smollm2_synth_filter_train(tiny_index, tmp_path, monkeypatch):
+    """synth (SmolLM2-135M through llama.cpp) -> synth-filter (BM25) -> train dense (+ BM25 hard negatives)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the llm extra) is not installed")
+    monkeypatch.setenv("RANK_CACHE_DIR", str(tmp_path / "cache"))
+    ds, idx = tiny_index
+    ex = write_jsonl(
+        tmp_path / "ex.jsonl",
+        [
+            {"query": "why does honey never go bad", "docid": "d1"},
+            {"query": "what do pandas eat", "docid": "d2"},
+        ],
+    )
+    pairs = tmp_path / "pairs.jsonl"
+    args = [
+        "synth",
+        "-d",
+        str(ds),
+        "--examples",
+        str(ex),
+        "--llm",
+        "llamacpp:smollm2",
+        "--docs",
+        "5",
+        "--per-doc",
+        "2",
+    ]
+    code, out = rank(*args, "--batch", "2", "-o", str(pairs))
+    assert code == 0, out
+    assert "docs/s" in out and "pairs kept" in out
+    rows = read_pairs(pairs, need_text=True)
+    assert 1 <= len(rows) <= 10 and {p.docid for p in rows} <= set(DOCS)
+    assert all(p.query.strip() and p.document == f"{DOCS[p.docid][0]} {DOCS[p.docid][1]}" for p in rows)
+    # A second run answers from the LLM response cache and writes the same pairs.
+    first = pairs.read_text()
+    code, out = rank(*args, "--batch", "2", "-o", str(pairs))
+    assert code == 0 and pairs.read_text() == first
+
+    code, out = rank(
+        "synth-filter",
+        str(pairs),
+        "--index",
+        str(idx),
+        "--bm25",
+        "--top-k",
+        "5",
+        "-o",
+        str(tmp_path / "kept.jsonl"),
+    )
+    assert code == 0, out
+    assert f"{len(rows)} of {len(rows)} pairs kept" in out  # 5 documents: every source is in the top 5
+
+    model = tmp_path / "model"
+    code, out = rank("train", "dense", "--pairs", str(pairs), "--model", "minilm", "--output", str(model),
+                     "--epochs", "1", "--batch-size", "4", "--max-seq-length", "48",
+                     "--hard-negatives", "bm25", "--index", str(idx))  # fmt: skip
+    assert code == 0, out
+    log = json.loads((model / "rank_training.json").read_text())
+    assert log["hard_negatives"] >= 1 and len(log["losses"]) == sum(log["steps_per_epoch"]) >= 1
+    from sentence_transformers import SentenceTransformer
+
+    vec = SentenceTransformer(str(model), device="cpu").encode(["why is honey so durable"])
+    assert vec.shape == (1, 384)
+
+
+@pytest.mark.slow
+def test_a_real_llm_with_no_usable_answer_is_refused(tiny, tmp_path, monkeypatch):
+    """A template that allows no query length: every SmolLM2 answer is dropped, and the run says why."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python (the llm extra) is not installed")
+    monkeypatch.setenv("RANK_CACHE_DIR", str(tmp_path / "cache"))
+    text = (
+        Path(builtin_template("en").path).read_text().replace("max_query_units = 48", "max_query_units = 1")
+    )
+    (tmp_path / "t.txt").write_text(text)
+    ex = write_jsonl(tmp_path / "ex.jsonl", [{"query": "why does honey never go bad", "docid": "d1"}])
+    code, out = rank("synth", "-d", str(tiny.path), "--examples", str(ex), "--llm", "llamacpp:smollm2",
+                     "--template", str(tmp_path / "t.txt"), "--docs", "5", "-o", str(tmp_path / "p.jsonl"))  # fmt: skip
+    assert code == 2 and "--llm llamacpp:smollm2: nothing usable for the first 5 documents" in out
+    assert "too_long" in out and not (tmp_path / "p.jsonl").exists()
