@@ -1,9 +1,165 @@
-"""Placeholder: being written in this session."""
+"""`rank eval`: score one run, or compare several with paired tests and a Holm correction."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
 
-def evaluate() -> None:
+import typer
+
+from cli.common import Dataset, Split
+
+_RUN_SUFFIXES = (".jsonl", ".json", ".ndjson", ".trec", ".run", ".tsv", ".txt")
+
+
+def evaluate(
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Run files (JSONL, TREC or MS MARCO; NAME=FILE names a run); `-` or none: stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    dataset: Dataset = None,
+    split: Split = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            "-m",
+            help="ranx metrics, e.g. ndcg@10,mrr@10,recall@100,map; add :retrieval "
+            "to judge with the binary retrieval qrels (T2Ranking grades 2-3).",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option("--preset", help="mteb | t2ranking | loco | trec | default (default: the dataset's)."),
+    ] = None,
+    qrels: Annotated[
+        Path | None,
+        typer.Option(
+            "--qrels", help="Qrels file (TREC 4 columns, BEIR 3, or qid docid) instead of the dataset's."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table | markdown | csv | json | latex | mteb.")
+    ] = "table",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (atomically); default stdout.")
+    ] = None,
+    max_p: Annotated[
+        float, typer.Option("--max-p", help="Significance level, after the Holm correction.")
+    ] = 0.05,
+    test: Annotated[str, typer.Option("--test", help="Paired test: student | fisher | tukey.")] = "student",
+) -> None:
+    """Score runs against the qrels; with several runs, test every pair (Holm-corrected per metric).
+
+    Judged queries missing from a run score 0 and are reported on stderr, as are ranked queries without qrels.
+    """
+    import time
+
+    from cli.common import input_run, say
+    from rankers import evaluate as ev
     from rankers.errors import RankError
+    from rankers.io import STDIO, atomic_write
 
-    raise RankError("evaluate: not implemented yet")
+    if fmt not in ev.FORMATS:
+        raise RankError(f"--format {fmt}: choose from {', '.join(ev.FORMATS)}")
+    if test not in ev.TESTS:
+        raise RankError(f"--test {test}: choose from {', '.join(ev.TESTS)}")
+    if not 0 < max_p < 1:
+        raise RankError(f"--max-p {max_p}: must be between 0 and 1")
+    if dataset is None and qrels is None:
+        raise RankError("--dataset or --qrels: say what to judge the runs against")
+
+    ds = None
+    if dataset is not None:
+        from rankers.data import load_dataset
+
+        ds = load_dataset(dataset)
+        split = ds.check_split(split)
+    chosen, main = ev.resolve_metrics(metrics, preset, ds.preset if ds is not None else "default")
+    if qrels is not None:
+        graded = ev.read_qrels_file(qrels)
+        retrieval = None
+    else:
+        graded = ds.qrels(split, "graded")
+        needs = {m.qrels for m in chosen}
+        retrieval = ds.qrels(split, "retrieval") if "retrieval" in needs else None
+
+    sources = _named_sources(runs or [STDIO])
+    start = time.perf_counter()
+    loaded: dict[str, list] = {}
+    costs: dict[str, object] = {}
+    for name, source in sources:
+        loaded[name] = list(input_run(None if source == STDIO else source))
+        if source != STDIO:
+            costs[name] = ev.read_cost_sidecar(source, len(loaded[name]))
+    comparison = ev.compare(
+        graded, loaded, chosen, test=test, max_p=max_p, retrieval_qrels=retrieval, main=main, costs=costs
+    )
+    comparison.dataset = ds.name if ds is not None else Path(str(qrels)).stem
+    comparison.split = split
+    comparison.seconds = time.perf_counter() - start
+    for line in ev.coverage_lines(comparison):
+        say(f"rank eval: {line}")
+
+    languages = getattr(ds, "languages", ()) or ()
+    if output is None and fmt == "table" and sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console()
+        for r in ev.table_renderables(comparison):
+            console.print(r)
+        return
+    text = ev.render(comparison, fmt, languages)
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        with atomic_write(output) as f:
+            f.write(text)
+        say(f"rank eval: wrote {output}")
+
+
+def _named_sources(args: list[str]) -> list[tuple[str, str]]:
+    """(name, source) per run: NAME=FILE, else the file stem; same stems get their folder as a prefix."""
+    from rankers.errors import RankError
+    from rankers.io import STDIO
+
+    if args.count(STDIO) > 1:
+        raise RankError("stdin (-) can be read once only")
+    pairs: list[tuple[str | None, str]] = []
+    for a in args:
+        if a != STDIO and not Path(a).exists() and "=" in a:
+            name, _, path = a.partition("=")
+            if not name:
+                raise RankError(f"{a}: empty run name before '='")
+            pairs.append((name, path))
+        else:
+            pairs.append((None, a))
+    stems = [run_stem(p) for _, p in pairs]
+    out = []
+    for (name, path), stem in zip(pairs, stems, strict=True):
+        if name is None:
+            name = stem
+            if stems.count(stem) > 1 and path != STDIO:
+                name = f"{Path(path).resolve().parent.name}/{stem}"
+        out.append((name, path))
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise RankError(f"two runs are both named {dup[0]!r}: name them with NAME=FILE")
+    return out
+
+
+def run_stem(path: str) -> str:
+    """A run's name from its file: `runs/bm25.trec.gz` -> `bm25`."""
+    if path == "-":
+        return "stdin"
+    name = Path(path).name.removesuffix(".gz")
+    for suffix in _RUN_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name

@@ -1,9 +1,55 @@
-"""Placeholder: being written in this session."""
+"""`rank export`: a checked leaderboard file (TREC with a run tag, or MS MARCO) from a run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
 
-def export() -> None:
+import typer
+
+from cli.common import Dataset, Split
+
+
+def export(
+    run: Annotated[
+        str | None, typer.Argument(help="Run file (JSONL, TREC or MS MARCO); `-` or none: stdin.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="trec | msmarco.")] = "trec",
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="TREC run tag (default: the run file's stem).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (atomically); default stdout.")
+    ] = None,
+    dataset: Dataset = None,
+    split: Split = None,
+    hits: Annotated[int | None, typer.Option("--hits", "-k", help="Keep the top K of each ranking.")] = None,
+) -> None:
+    """Write a leaderboard file; with --dataset, every query of the split must have a ranking.
+
+    Nothing is written when a check fails: duplicate queries or docids, ids with spaces, non-finite scores,
+    queries missing from (or foreign to) the split.
+    """
+    from cli.common import input_run, say
+    from cli.evaluate import run_stem
     from rankers.errors import RankError
+    from rankers.export import FORMATS, check_submission, check_tag, write_submission
 
-    raise RankError("export: not implemented yet")
+    if fmt not in FORMATS:
+        raise RankError(f"--format {fmt}: choose from {', '.join(FORMATS)}")
+    source = run if run not in (None, "-") else "stdin"
+    tag = check_tag(tag if tag is not None else (run_stem(run) if source != "stdin" else "rank"))
+    if hits is not None and hits < 1:
+        raise RankError(f"--hits {hits}: must be at least 1")
+    expected = None
+    if dataset is not None:
+        from rankers.data import load_dataset
+
+        ds = load_dataset(dataset)
+        expected = list(ds.queries(ds.check_split(split)))
+    elif split is not None:
+        raise RankError("--split: needs --dataset")
+    rankings = check_submission(input_run(run), source=source, expected=expected, hits=hits)
+    n = write_submission(rankings, output, fmt, tag)
+    if output is not None:
+        say(f"rank export: wrote {n} queries to {output} ({fmt}, tag {tag})")
