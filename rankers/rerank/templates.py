@@ -92,8 +92,10 @@ def listwise_template(name_or_path: str | Path = "rankgpt") -> ListwiseTemplate:
 
 def pointwise_template(name_or_path: str | Path = "yes_no") -> PointwiseTemplate:
     p, data = _load(name_or_path, TEMPLATE_DIR)
-    f = _fields(p, data, ("user",), {"system": "", "yes": [], "no": []})
-    if not (isinstance(f["yes"], list) and f["yes"] and isinstance(f["no"], list) and f["no"]):
-        raise RankError(f"{p}: a pointwise template needs non-empty 'yes' and 'no' word lists")
-    f["yes"], f["no"] = [str(w) for w in f["yes"]], [str(w) for w in f["no"]]
+    # `yes_words`, not `yes`: YAML 1.1 reads a bare yes/no key as a boolean.
+    f = _fields(p, data, ("user",), {"system": "", "yes_words": [], "no_words": []})
+    yes, no = f.pop("yes_words"), f.pop("no_words")
+    if not (isinstance(yes, list) and yes and isinstance(no, list) and no):
+        raise RankError(f"{p}: a pointwise template needs non-empty 'yes_words' and 'no_words' lists")
+    f["yes"], f["no"] = [str(w) for w in yes], [str(w) for w in no]
     return PointwiseTemplate(**f)
