@@ -20,6 +20,10 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 class BackendError(RankError):
     """The model or server failed (down, timed out, refused the request); the message never holds a key."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status where a server answered with an error
+
 
 @dataclass(slots=True)
 class Completion:

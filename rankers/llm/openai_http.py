@@ -98,7 +98,7 @@ class OpenAIBackend(Backend):
                 if e.code in RETRY_STATUS:
                     reason = f"HTTP {e.code} {detail}".strip()
                     continue
-                raise BackendError(f"openai: {public_url(url)} answered HTTP {e.code}: {detail}") from None
+                raise BackendError(f"openai: {public_url(url)} answered HTTP {e.code}: {detail}", e.code) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
                 r = getattr(e, "reason", e)
                 reason = "timed out" if isinstance(r, TimeoutError) or "timed out" in str(r) else str(r)
@@ -215,34 +215,43 @@ class OpenAIBackend(Backend):
 
     def _tokenize(self, text: str) -> list[int] | None:
         """Token ids from the server's own tokenizer, or None where the server has none."""
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = self._find_tokenizer()
+        if self._tokenizer == "estimate":
+            return None
+        return self._tokenize_with(self._tokenizer, text)
+
+    def _tokenize_with(self, name: str, text: str, retries: int | None = None) -> list[int]:
         root = self._root()
-        attempts = {
+        url, body = {
             "extras": (f"{root}/extras/tokenize", {"input": text, "model": self.model}),
             "vllm": (f"{root}/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False}),
             "llamaserver": (f"{root}/tokenize", {"content": text}),
-        }
-        order = [self._tokenizer] if self._tokenizer else list(attempts)
-        for name in order:
-            if name == "estimate":
-                return None
-            url, body = attempts[name]
+        }[name]
+        tokens = self._request(url, body, retries).get("tokens")
+        if not isinstance(tokens, list):
+            raise BackendError(f"openai: {public_url(url)} answered without a token list", 200)
+        return [t if isinstance(t, int) else t.get("id") for t in tokens]
+
+    def _find_tokenizer(self) -> str:
+        """Which tokenize endpoint this server has. A server that does not answer at all is an error, not a
+        reason to estimate: the first call fails as a chat call would."""
+        for name in ("extras", "vllm", "llamaserver"):
             try:
-                out = self._request(url, body, retries=0 if self._tokenizer is None else None)
-            except BackendError:
-                if self._tokenizer is not None:
+                # An empty answer means the server ignored our field names: another server's endpoint.
+                if self._tokenize_with(name, "probe"):
+                    return name
+            except BackendError as e:
+                if e.status is None:
                     raise
-                continue
-            tokens = out.get("tokens")
-            if isinstance(tokens, list):
-                self._tokenizer = name
-                return [t if isinstance(t, int) else t.get("id") for t in tokens]
-        self._tokenizer = "estimate"
         print(
             f"rank: note: {public_url(self.base_url)} has no tokenize endpoint; token counts are estimates "
             "(about 4 bytes per token)",
             file=sys.stderr,
         )
-        return None
+        return "estimate"
 
     def _detokenize(self, tokens: list[int]) -> str:
         root = self._root()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rankers.errors import RankError
 from rankers.llm.base import Backend
-from rankers.rerank.algorithms import full, sliding
+from rankers.rerank.algorithms import full, sliding, sliding_windows
 from rankers.rerank.cost import Cost
 from rankers.rerank.parse import parse_permutation
 from rankers.rerank.passages import prepare, require_texts
@@ -54,6 +54,9 @@ class ListwiseReranker:
             raise RankError(f"--mode {mode}: expected one of {', '.join(MODES)}")
         if hits < 1:
             raise RankError(f"--hits {hits}: must be at least 1")
+        sliding_windows(hits, window, stride)  # checks the window flags before any call
+        if passes < 1:
+            raise RankError(f"--passes {passes}: must be at least 1")
         self.backend, self.mode, self.hits = backend, mode, hits
         self.window, self.stride, self.passes = window, stride, passes
         self.max_passage_tokens = max_passage_tokens
