@@ -69,7 +69,7 @@ def test_cross_encoder_reranks_by_its_scores_and_writes_the_cost_sidecar(cross_e
     model = CrossEncoder(str(cross_encoder))
     for b, a in zip(before, after, strict=True):
         scores = model.predict([(b.query.text, c.text) for c in b.candidates[:4]])
-        want = [c.docid for _, c in sorted(zip(scores, b.candidates[:4]), key=lambda t: -t[0])]
+        want = [c.docid for _, c in sorted(zip(scores, b.candidates[:4], strict=True), key=lambda t: -t[0])]
         assert [c.docid for c in a.candidates[:4]] == want
         assert [c.docid for c in a.candidates[4:]] == [c.docid for c in b.candidates[4:]]
         assert "cost" in a.meta
