@@ -103,7 +103,8 @@ def evaluate(
     comparison.split = split
     comparison.seconds = time.perf_counter() - start
     for line in ev.coverage_lines(comparison):
-        say(f"rank eval: {line}")
+        # Plain print: one unwrapped line per run, for grep (rich would wrap at the terminal width).
+        print(f"rank eval: {line}", file=sys.stderr)
 
     languages = getattr(ds, "languages", ()) or ()
     if output is None and fmt == "table" and sys.stdout.isatty():
