@@ -1,9 +1,115 @@
-"""Placeholder: being written in this session."""
+"""`rank retrieve`: first-stage retrieval of every query of a dataset, a topics file, or a piped run."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
 
-def retrieve() -> None:
+import typer
+
+from cli.common import Dataset, Output, OutputFormat, Split, Threads, emit, say
+from cli.index import CPUS, progress
+
+
+def retrieve(
+    index: Annotated[Path, typer.Option("--index", "-i", help="Index folder (from `rank index ...`).")],
+    dataset: Dataset = None,
+    split: Split = None,
+    topics: Annotated[
+        Path | None, typer.Option("--topics", help="Queries file: TSV, JSONL or TREC <top> topics.")
+    ] = None,
+    bm25: Annotated[
+        bool, typer.Option("--bm25", help="BM25 over a Lucene index (what a BM25 index gives anyway).")
+    ] = False,
+    k1: Annotated[float, typer.Option("--k1", help="BM25 k1.")] = 0.9,
+    b: Annotated[float, typer.Option("--b", help="BM25 b.")] = 0.4,
+    rm3: Annotated[bool, typer.Option("--rm3", help="RM3 pseudo-relevance feedback.")] = False,
+    fb_terms: Annotated[int, typer.Option("--fb-terms", help="RM3: expansion terms.")] = 10,
+    fb_docs: Annotated[int, typer.Option("--fb-docs", help="RM3: feedback documents.")] = 10,
+    original_query_weight: Annotated[
+        float, typer.Option("--original-query-weight", help="RM3: weight of the original query.")
+    ] = 0.5,
+    hits: Annotated[int, typer.Option("--hits", "-k", help="Candidates per query.")] = 1000,
+    threads: Threads = CPUS,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language", help="Only a check: the analyzer language is the one the index was built with."
+        ),
+    ] = None,
+    with_text: Annotated[
+        bool, typer.Option("--with-text", help="Put each candidate's text in the run.")
+    ] = False,
+    output: Output = None,
+    output_format: OutputFormat = None,
+) -> None:
+    """Search an index with every query; queries come from --dataset, --topics, or a run piped in (e.g. from
+    `rank expand`). Writes a run (JSONL on stdout by default)."""
+    from rankers.bm25 import Bm25Searcher, Rm3, read_meta
     from rankers.errors import RankError
+    from rankers.hydrate import hydrate
+    from rankers.io import format_of
 
-    raise RankError("retrieve: not implemented yet")
+    rankings, total = _queries(dataset, split, topics)
+    meta = read_meta(index)
+    if meta["kind"] != "bm25":
+        raise RankError(f"--index {index}: a {meta['kind']} index; --bm25 needs a Lucene index")
+    format_of(output, output_format)  # a bad --output-format fails before the index is opened
+    searcher = Bm25Searcher(
+        index,
+        k1=k1,
+        b=b,
+        rm3=Rm3(fb_terms, fb_docs, original_query_weight) if rm3 else None,
+        threads=threads,
+        language=language,
+    )
+    with progress("retrieving", "queries", total) as advance:
+        empty = 0
+
+        def counted(stream):
+            nonlocal empty
+            for r in stream:
+                empty += not r.query.text.strip() and not r.candidates
+                advance(1)
+                yield r
+
+        run = searcher.search(rankings, hits=hits)
+        if with_text:
+            run = hydrate(run, texts=searcher.doc_texts)
+        try:
+            n = emit(counted(run), output, output_format, tag="bm25+rm3" if rm3 else "bm25")
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, and keep Python's exit flush from complaining.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+    if empty:
+        say(f"{empty:,} queries have no text: their rankings are empty")
+    if output is not None:
+        say(f"wrote {n:,} rankings to {output}")
+
+
+def _queries(dataset: str | None, split: str | None, topics: Path | None):
+    """(rankings without candidates, their number when known)."""
+    from rankers.errors import RankError
+    from rankers.io import STDIO, read_run
+    from rankers.run import as_rankings
+
+    if dataset is not None and topics is not None:
+        raise RankError("--dataset and --topics both give queries: pass one of them")
+    if split is not None and dataset is None:
+        raise RankError("--split needs --dataset")
+    if dataset is not None:
+        from rankers.data import load_dataset
+
+        queries = load_dataset(dataset).queries(split)
+        return as_rankings(queries.values()), len(queries)
+    if topics is not None:
+        from rankers.data.topics import read_topics
+
+        queries = read_topics(topics)
+        return as_rankings(queries.values()), len(queries)
+    if sys.stdin.isatty():
+        raise RankError("no queries: pass --dataset or --topics, or pipe a run with queries in")
+    return read_run(STDIO), None

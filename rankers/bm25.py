@@ -1,0 +1,459 @@
+"""BM25 over a Lucene index, through pyserini / Anserini: build an index from a dataset, search it.
+
+The index holds one `contents` field (Document.contents: title + " " + text) with positions, document vectors
+(RM3 needs them) and the raw JSON of each document (so later stages can fetch passage texts). Beside the Lucene
+files, `rank-index.json` records how it was built; the searcher reads the analyzer language from it, because a
+Chinese index searched with the English analyzer silently returns nothing.
+
+pyserini is imported inside functions only: importing it costs seconds (it drags torch in).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rankers.data.base import Dataset
+from rankers.errors import RankError
+from rankers.run import Candidate, Ranking
+
+META = "rank-index.json"
+FIELDS = ["contents"]
+# Anserini's analyzers by language code (io.anserini.analysis.AnalyzerMap) plus its default English one. Anserini
+# falls back to English for a code it does not know, so we check the code ourselves.
+LANGUAGES = tuple("en ar bn da de es fa fi fr hi hu id it ja ko nl no pl pt ru sv te th tr uk zh".split())
+# Documents handed to Anserini per call: its thread pool is made and joined per call, so a call must carry
+# enough work to keep every thread busy, and few enough that the progress bar moves.
+INDEX_BATCH = 2000
+# ... and a cap on the text per call: Ctrl-C is seen only between calls, so one call must not run long on
+# long documents (legal cases run to 90,000 characters).
+INDEX_BATCH_CHARS = 1_000_000
+# Lucene's default limit on the clauses of one BooleanQuery.
+MAX_CLAUSES = 1024
+
+
+# ---------------------------------------------------------------- JVM
+
+
+_quieted = False
+
+
+def _jvm() -> None:
+    """Start the JVM, and keep Java's console output off stdout, which carries the run in a pipe."""
+    global _quieted
+    from rankers.java import start_jvm
+
+    start_jvm()
+    if _quieted:
+        return
+    if threading.current_thread() is threading.main_thread():
+        # The JVM takes SIGINT over and exits on Ctrl-C without letting Python clean up (a half-built index
+        # folder stays behind); give it back to Python, which raises KeyboardInterrupt.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    from jnius import autoclass
+
+    # Anserini's log4j console appender writes to System.out; it binds the stream when log4j starts, so this
+    # must come before any pyserini class is loaded.
+    system = autoclass("java.lang.System")
+    system.setOut(system.err)
+    with contextlib.suppress(Exception):
+        autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(
+            autoclass("org.apache.logging.log4j.Level").WARN
+        )
+    _quieted = True
+
+
+# ---------------------------------------------------------------- index metadata
+
+
+def read_meta(index_dir: str | Path) -> dict[str, Any]:
+    """The build record of an index; an index built by pyserini itself (no record) is taken as English BM25."""
+    p = Path(index_dir)
+    if not p.exists():
+        raise RankError(
+            f"--index {p}: no such index (build one with `rank index bm25 --dataset D --index {p}`)"
+        )
+    if not p.is_dir():
+        raise RankError(f"--index {p}: is a file, expected an index folder")
+    meta_file = p / META
+    if meta_file.is_file():
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RankError(f"{meta_file}: unreadable index record ({e})") from None
+        if not isinstance(meta, dict) or "kind" not in meta:
+            raise RankError(f"{meta_file}: not an index record (no 'kind')")
+        return meta
+    if any(p.glob("segments_*")):
+        return {"kind": "bm25", "language": None, "foreign": True}
+    raise RankError(f"--index {p}: not an index (no {META} and no Lucene segments_* file)")
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_index(
+    dataset: Dataset | str | Path,
+    index_dir: str | Path,
+    language: str = "en",
+    threads: int = 1,
+    force: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Index every document of `dataset` into `index_dir`; returns the record written to rank-index.json.
+
+    The index is built in a temporary folder beside `index_dir` and renamed into place at the end, so a failure
+    or Ctrl-C never leaves a half-built index where a good one was. `progress` is called with the number of
+    documents added since the last call.
+    """
+    from rankers.data import load_dataset
+
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    if language not in LANGUAGES:
+        raise RankError(
+            f"--language {language}: no Lucene analyzer for it (choose from {', '.join(LANGUAGES)})"
+        )
+    if threads < 1:
+        raise RankError(f"--threads {threads}: must be at least 1")
+    target = Path(index_dir).absolute()
+    _check_target(target, force)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_builds(target)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
+    )
+    # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
+    try:
+        start = time.perf_counter()
+        count, empty = _write_lucene(ds, tmp, language, threads, progress)
+        meta = {
+            "kind": "bm25",
+            "language": language,
+            "dataset": str(ds.path.absolute()),
+            "dataset_name": ds.name,
+            "layout": ds.layout,
+            "documents": count,
+            "skipped_empty": empty,
+            "fields": FIELDS,
+            "stored": ["raw", "positions", "docvectors"],
+            "pyserini": version("pyserini"),
+            "built": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        from rankers.io import write_json
+
+        write_json(tmp / META, meta)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return meta
+
+
+def _check_target(target: Path, force: bool) -> None:
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise RankError(f"--index {target}: is a file, expected a folder for the index")
+    if not any(target.iterdir()):
+        return
+    is_index = (target / META).is_file() or any(target.glob("segments_*"))
+    if not is_index:
+        # --force replaces an index, never an unrelated folder someone pointed us at by mistake.
+        raise RankError(f"--index {target}: exists and is not an index; refusing to replace it")
+    if not force:
+        raise RankError(f"--index {target}: an index is already there (pass --force to replace it)")
+
+
+def _remove_stale_builds(target: Path) -> None:
+    """Delete temporary folders left by builds of this index whose process is gone (killed, power cut)."""
+    for p in target.parent.glob(f".{target.name}.build-*.part"):
+        try:
+            pid = int(p.name[len(f".{target.name}.build-") :].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    old.rmdir()
+    os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_lucene(
+    ds: Dataset, folder: Path, language: str, threads: int, progress: Callable[[int], None] | None
+) -> tuple[int, int]:
+    """(documents indexed, empty documents skipped)."""
+    _jvm()
+    from pyserini.index.lucene import LuceneIndexer
+
+    args = ["-index", str(folder), "-language", language, "-storePositions", "-storeDocvectors", "-storeRaw"]
+    indexer = LuceneIndexer(str(folder), args=args, threads=threads)
+    count = empty = 0
+    seen: set[str] = set()
+    batch: list[str] = []
+    chars = 0
+
+    def flush() -> None:
+        nonlocal count, chars
+        added = indexer.object.addRawDocuments(batch)
+        if added != len(batch):
+            raise RankError(f"Lucene refused {len(batch) - added} of {len(batch)} documents of {ds.path}")
+        count += added
+        chars = 0
+        if progress is not None:
+            progress(added)
+        batch.clear()
+
+    try:
+        for doc in ds.documents():
+            if doc.docid in seen:
+                raise RankError(f"{ds.path}: document id {doc.docid!r} appears twice in the collection")
+            seen.add(doc.docid)
+            contents = doc.contents
+            if not contents.strip():
+                # Anserini's document generator rejects empty documents; they could never be retrieved anyway.
+                empty += 1
+                continue
+            batch.append(json.dumps({"id": doc.docid, "contents": contents}, ensure_ascii=False))
+            chars += len(contents)
+            if len(batch) >= INDEX_BATCH or chars >= INDEX_BATCH_CHARS:
+                flush()
+        if batch:
+            flush()
+    finally:
+        indexer.close()
+    if count == 0:
+        raise RankError(f"--dataset {ds.path}: the collection has no documents with text; nothing to index")
+    return count, empty
+
+
+# ---------------------------------------------------------------- searching
+
+
+@dataclass(frozen=True)
+class Rm3:
+    fb_terms: int = 10
+    fb_docs: int = 10
+    original_query_weight: float = 0.5
+
+
+class Bm25Searcher:
+    """BM25 (optionally with RM3) over an index built by `build_index` (or by pyserini)."""
+
+    def __init__(
+        self,
+        index_dir: str | Path,
+        k1: float = 0.9,
+        b: float = 0.4,
+        rm3: Rm3 | None = None,
+        threads: int = 1,
+        language: str | None = None,
+    ):
+        self.index_dir = Path(index_dir)
+        self.meta = read_meta(self.index_dir)
+        if self.meta["kind"] != "bm25":
+            raise RankError(f"--index {self.index_dir}: a {self.meta['kind']} index, not a BM25 (Lucene) one")
+        recorded = self.meta.get("language")
+        if language is not None and recorded is not None and language != recorded:
+            raise RankError(
+                f"--language {language}: the index {self.index_dir} was built with --language {recorded}; "
+                "searching it with another analyzer finds nothing"
+            )
+        self.language = recorded or language or "en"
+        if self.language not in LANGUAGES:
+            raise RankError(f"{self.index_dir / META}: unknown language {self.language!r}")
+        if threads < 1:
+            raise RankError(f"--threads {threads}: must be at least 1")
+        self.threads = threads
+        self.rm3 = rm3
+        _jvm()
+        from pyserini.search.lucene import LuceneSearcher
+
+        self._searcher = LuceneSearcher(str(self.index_dir))
+        self._searcher.set_bm25(float(k1), float(b))
+        # Only for other languages: set_language("en") swaps in a non-stemming analyzer, unlike the index's.
+        if self.language != "en":
+            self._searcher.set_language(self.language)
+        if rm3 is not None:
+            try:
+                self._searcher.set_rm3(rm3.fb_terms, rm3.fb_docs, float(rm3.original_query_weight))
+            except TypeError:
+                raise RankError(f"--rm3: the index {self.index_dir} has no document vectors") from None
+        self._analyzer = None
+
+    @property
+    def num_docs(self) -> int:
+        return int(self._searcher.num_docs)
+
+    def search(
+        self, rankings: Iterable[Ranking], hits: int = 1000, chunk: int | None = None
+    ) -> Iterator[Ranking]:
+        """A stage: each ranking's candidates become the top `hits` of its query, in input order.
+
+        Queries go to Lucene in chunks (searched in parallel by `threads`), so output streams while the rest
+        are searched. A query with empty text gets an empty ranking, which is kept.
+        """
+        if hits < 1:
+            raise RankError(f"--hits {hits}: must be at least 1")
+        size = chunk or max(32, 16 * self.threads)
+        buf: list[Ranking] = []
+        for r in rankings:
+            buf.append(r)
+            if len(buf) >= size:
+                yield from self._search_chunk(buf, hits)
+                buf = []
+        if buf:
+            yield from self._search_chunk(buf, hits)
+
+    __call__ = search
+
+    def _search_chunk(self, chunk: list[Ranking], hits: int) -> list[Ranking]:
+        plain: list[int] = []
+        for i, r in enumerate(chunk):
+            terms = _expansion_terms(r)
+            if terms is not None:
+                r.candidates = self._search_weighted(r.qid, terms, hits)
+            elif r.query.text.strip():
+                plain.append(i)
+            else:
+                r.candidates = []
+        if plain:
+            # Positions as ids: a stream may repeat a qid, and batch_search answers by id.
+            ids = [str(i) for i in plain]
+            found = self._searcher.batch_search(
+                [chunk[i].query.text for i in plain], ids, k=hits, threads=self.threads
+            )
+            for i, key in zip(plain, ids, strict=True):
+                chunk[i].candidates = [Candidate(h.docid, float(h.score)) for h in found.get(key, [])]
+        return chunk
+
+    def _search_weighted(self, qid: str, terms: dict[str, float], hits: int) -> list[Candidate]:
+        if self.rm3 is not None:
+            raise RankError(
+                f"query {qid}: --rm3 cannot expand a query given as weighted terms (fields.expansion.terms); "
+                "drop --rm3 or the term weights"
+            )
+        query = self.weighted_query(terms)
+        if query is None:
+            return []
+        return [Candidate(h.docid, float(h.score)) for h in self._searcher.search(query, k=hits)]
+
+    def weighted_query(self, terms: dict[str, float]):
+        """A Lucene query summing boosted term queries; a term the analyzer drops (a stopword) is skipped.
+
+        A term the analyzer splits ("covid-19") gives each of its tokens the term's weight; a token reached by
+        several terms gets their weights summed. None when no term survives.
+        """
+        from pyserini.search.lucene.querybuilder import (
+            JBooleanClauseOccur,
+            JTerm,
+            JTermQuery,
+            get_boolean_query_builder,
+            get_boost_query,
+        )
+
+        weights = self.analyze_terms(terms)
+        if not weights:
+            return None
+        top = sorted(weights.items(), key=lambda kv: -kv[1])[:MAX_CLAUSES]
+        builder = get_boolean_query_builder()
+        for token, weight in top:
+            clause = get_boost_query(JTermQuery(JTerm(FIELDS[0], token)), float(weight))
+            builder.add(clause, JBooleanClauseOccur.should.value)
+        return builder.build()
+
+    def analyze_terms(self, terms: dict[str, float]) -> dict[str, float]:
+        from jnius import autoclass
+
+        utils = autoclass("io.anserini.analysis.AnalyzerUtils")
+        analyzer = self._searcher.object.analyzer
+        weights: dict[str, float] = {}
+        for term, weight in terms.items():
+            if weight <= 0:
+                continue
+            for token in utils.analyze(analyzer, term).toArray():
+                weights[token] = weights.get(token, 0.0) + weight
+        return weights
+
+    def doc_texts(self, docids: Iterable[str]) -> dict[str, str]:
+        """The indexed text (`contents`) of each docid found in the index; absent docids are left out."""
+        wanted = list(dict.fromkeys(docids))
+        if not wanted:
+            return {}
+        docs = self._searcher.batch_doc(wanted, self.threads)
+        return {docid: _contents(doc) for docid, doc in docs.items()}
+
+    def close(self) -> None:
+        self._searcher.close()
+
+    def __enter__(self) -> Bm25Searcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _contents(doc: Any) -> str:
+    raw = doc.raw()
+    if raw:
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+        if isinstance(obj, dict) and isinstance(obj.get("contents"), str):
+            return obj["contents"]
+        return raw
+    return doc.contents() or ""
+
+
+def _expansion_terms(r: Ranking) -> dict[str, float] | None:
+    """`query.fields["expansion"]["terms"]` as {term: weight}, or None when the query has none."""
+    expansion = r.query.fields.get("expansion")
+    if not isinstance(expansion, dict) or "terms" not in expansion:
+        return None
+    terms = expansion["terms"]
+    if not isinstance(terms, dict):
+        raise RankError(f"query {r.qid}: fields.expansion.terms must map each term to a weight")
+    out: dict[str, float] = {}
+    for term, weight in terms.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise RankError(f"query {r.qid}: weight of expansion term {term!r} is not a number ({weight!r})")
+        out[str(term)] = float(weight)
+    return out
