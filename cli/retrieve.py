@@ -42,6 +42,43 @@ def retrieve(
     with_text: Annotated[
         bool, typer.Option("--with-text", help="Put each candidate's text in the run.")
     ] = False,
+    dense: Annotated[
+        bool,
+        typer.Option(
+            "--dense",
+            help="Dense (FAISS) search with the model recorded in the index. With --bm25 as well, both runs are "
+            "fused (--fusion, default rrf): then --index is the Lucene index and --dense-index the dense one.",
+        ),
+    ] = False,
+    dense_index: Annotated[
+        Path | None, typer.Option("--dense-index", help="Dense index folder for --bm25 --dense (hybrid).")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="Dense: only a check, the index's model must be this one (name or path)."
+        ),
+    ] = None,
+    aggregate: Annotated[
+        str,
+        typer.Option(
+            "--aggregate", help="Dense, chunked index: document score from chunks: maxp | first | mean."
+        ),
+    ] = "maxp",
+    device: Annotated[str, typer.Option("--device", help="Dense: cpu | cuda (query encoding).")] = "cpu",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Dense: queries per encoder batch.")] = 32,
+    fusion: Annotated[
+        str | None,
+        typer.Option("--fusion", help="--bm25 --dense: rrf | combsum | combmnz | wsum (see rank fuse)."),
+    ] = None,
+    fusion_norm: Annotated[
+        str | None,
+        typer.Option("--fusion-norm", help="Score normalization for --fusion (see rank fuse --norm)."),
+    ] = None,
+    fusion_weights: Annotated[
+        str | None, typer.Option("--fusion-weights", help="wsum weights, BM25 first: e.g. 0.3,0.7.")
+    ] = None,
+    rrf_k: Annotated[int | None, typer.Option("--rrf-k", help="RRF's k (default 60).")] = None,
     output: Output = None,
     output_format: OutputFormat = None,
 ) -> None:
@@ -53,6 +90,17 @@ def retrieve(
     from rankers.io import format_of
 
     rankings, total = _queries(dataset, split, topics)
+    if dense or fusion:
+        from cli.retrieve_dense import retrieve_dense
+
+        bm25_args = {"k1": k1, "b": b, "rm3": Rm3(fb_terms, fb_docs, original_query_weight) if rm3 else None}
+        return retrieve_dense(
+            index=index, dense_index=dense_index, bm25=bm25, rankings=rankings, total=total, hits=hits,
+            model=model, device=device, batch_size=batch_size, aggregate=aggregate, fusion=fusion,
+            fusion_norm=fusion_norm, fusion_weights=fusion_weights, rrf_k=rrf_k,
+            bm25_args={**bm25_args, "threads": threads, "language": language},
+            output=output, output_format=output_format,
+        )  # fmt: skip
     meta = read_meta(index)
     if meta["kind"] != "bm25":
         raise RankError(f"--index {index}: a {meta['kind']} index; --bm25 needs a Lucene index")

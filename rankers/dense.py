@@ -117,6 +117,7 @@ def make_encoder(cfg: DenseConfig, model_path: str | None = None) -> Encoder:
     from rankers.models import load_encoder
 
     hf_logging.set_verbosity_error()  # "sequence longer than max length" per document: we count and warn once
+    hf_logging.disable_progress_bar()  # "Loading weights" would clutter stderr, which carries our own progress
     model = load_encoder(model_path or cfg.model, cfg.device, cfg.backend, cfg.precision, cfg.max_length)
     sim = str(model.similarity_fn_name)
     if sim not in ("cosine", "dot"):
