@@ -69,6 +69,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--work", default=str(ROOT / "runs" / "promptagator"))
+    ap.add_argument(
+        "--base-index", help="an existing dense index of the corpus with minilm (default: build one)"
+    )
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "promptagator.md"))
     args = ap.parse_args()
 
@@ -136,7 +139,9 @@ def main() -> None:
     # 4. Evaluate on the test split: BM25, base MiniLM, adapted MiniLM.
     queries, qrels = ds.queries("test"), ds.qrels("test")
     scores = {"BM25": ndcg10(qrels, search_all(Bm25Searcher(bm25_dir), queries))}
-    base_dir, _ = dense_index(ds, "minilm", work / "dense-minilm")
+    base_dir = (
+        Path(args.base_index) if args.base_index else dense_index(ds, "minilm", work / "dense-minilm")[0]
+    )
     scores["all-MiniLM-L6-v2 (base)"] = ndcg10(qrels, search_all(DenseSearcher(base_dir), queries))
     tuned_dir, enc_s = dense_index(ds, str(model_dir), work / f"dense-{model_dir.name}")
     scores["all-MiniLM-L6-v2 + Promptagator (adapted)"] = ndcg10(
