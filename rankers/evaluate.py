@@ -155,8 +155,8 @@ def numba_cache_dir() -> Path:
     return Path(base) / "rank" / "numba"
 
 
-def _ranx():
-    """ranx, imported after pointing numba's on-disk cache at a user folder (unless the user chose one)."""
+def use_numba_cache() -> str:
+    """Point numba's on-disk cache at a user folder (unless the user chose one); returns the folder."""
     if not os.environ.get("NUMBA_CACHE_DIR"):
         os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
     import numba
@@ -165,6 +165,12 @@ def _ranx():
     if not numba.config.CACHE_DIR:
         numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
     warnings.filterwarnings("ignore", category=numba.NumbaWarning)
+    return numba.config.CACHE_DIR
+
+
+def _ranx():
+    """ranx, imported once numba's compiled code is cached across calls (the first compile takes ~20 s)."""
+    use_numba_cache()
     import ranx
 
     return ranx
@@ -305,7 +311,7 @@ def _collect(rankings: Iterable[Ranking], name: str) -> tuple[dict[str, list[str
             raise RankError(f"run {name}: query {r.qid} appears twice")
         ranked[r.qid], n = _dedup([c.docid for c in r.candidates])
         dropped += n
-        cost = r.meta.get("cost") if r.meta else None
+        cost = r.meta.get("cost") if isinstance(r.meta, dict) else None
         if cost is not None:
             with_cost += 1
             for item in cost if isinstance(cost, list) else [cost]:
@@ -719,9 +725,12 @@ def _best(c: Comparison, label: str) -> float:
 def _legend(c: Comparison) -> str:
     if len(c.runs) < 2:
         return ""
-    test = {"student": "paired t-test", "fisher": "Fisher randomization test", "tukey": "Tukey HSD"}[c.test]
-    fix = "Tukey HSD p" if c.test == "tukey" else "Holm-corrected p over the run pairs of each metric"
-    return f"Superscripts: significantly better than that run ({test}, {fix} <= {c.max_p:g})."
+    if c.test == "tukey":
+        how = "Tukey HSD p"
+    else:
+        test = {"student": "paired t-test", "fisher": "Fisher randomization test"}[c.test]
+        how = f"{test}, Holm-corrected p over the run pairs of each metric"
+    return f"Superscripts: significantly better than that run ({how} <= {c.max_p:g})."
 
 
 def _title(c: Comparison) -> str:
@@ -730,26 +739,29 @@ def _title(c: Comparison) -> str:
 
 
 def table_renderables(c: Comparison) -> list[Any]:
+    """Rich renderables: the title, the scores table, the legend, the pairwise tests (names never markup)."""
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=_title(c), title_justify="left", caption=_legend(c) or None, caption_justify="left")
+    t = Table()
     t.add_column("", no_wrap=True)
     t.add_column("run", no_wrap=True)
     for m in c.metrics:
-        t.add_column(m.label + (" *" if m.label == c.main else ""), justify="right", no_wrap=True)
+        t.add_column(m.label, justify="right", no_wrap=True)
     for col in _cost_cols(c):
         t.add_column(col, justify="right", no_wrap=True)
     for r in c.runs:
         cells = []
         for m in c.metrics:
+            best = len(c.runs) > 1 and r.means[m.label] == _best(c, m.label)
             cell = _fmt(r.means[m.label]) + _marks(c, r.name, m.label).translate(_SUPER)
-            cells.append(
-                f"[bold]{cell}[/bold]" if len(c.runs) > 1 and r.means[m.label] == _best(c, m.label) else cell
-            )
-        t.add_row(c.key(r.name), r.name, *cells, *_cost_cells(r, c))
-    out: list[Any] = [t]
+            cells.append(Text(cell, style="bold" if best else ""))
+        t.add_row(c.key(r.name), Text(r.name), *cells, *_cost_cells(r, c))
+    out: list[Any] = [Text(_title(c), style="bold"), t]
     if c.pairs:
-        p = Table(title="pairwise tests", title_justify="left")
+        out.append(Text(_legend(c)))
+        p = Table()
+        numeric = ("diff", "p", "p holm", "p tukey")
         for col in (
             "pair",
             "metric",
@@ -758,17 +770,15 @@ def table_renderables(c: Comparison) -> list[Any]:
             "p holm" if c.test != "tukey" else "p tukey",
             "significant",
         ):
-            p.add_column(
-                col, justify="right" if col in ("diff", "p", "p holm", "p tukey") else "left", no_wrap=True
-            )
+            p.add_column(col, justify="right" if col in numeric else "left", no_wrap=True)
         for x in c.pairs:
             p.add_row(
-                f"{c.key(x.a)} vs {c.key(x.b)}",
+                Text(f"{x.a} vs {x.b}"),
                 x.metric,
                 f"{x.diff:+.4f}",
                 _pfmt(x.p),
                 _pfmt(x.p_holm),
-                f"yes, {c.key(x.better)} better" if x.better else "no",
+                Text(f"yes, {x.better}" if x.better else "no"),
             )
         out.append(p)
     return out
@@ -809,7 +819,7 @@ def render_markdown(c: Comparison) -> str:
         for x in c.pairs:
             sig = f"yes ({_md(x.better)})" if x.better else "no"
             lines.append(
-                f"| {c.key(x.a)} vs {c.key(x.b)} | {x.metric} | {x.diff:+.4f} | {_pfmt(x.p)} | {_pfmt(x.p_holm)} | {sig} |"
+                f"| {_md(x.a)} vs {_md(x.b)} | {x.metric} | {x.diff:+.4f} | {_pfmt(x.p)} | {_pfmt(x.p_holm)} | {sig} |"
             )
     notes = coverage_lines(c)
     if any(not cov.complete for r in c.runs for cov in r.coverage.values()):
