@@ -86,11 +86,19 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp creates 0600; give the output the permissions a plain open() would have.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -106,7 +114,9 @@ def format_of(path: str | Path | None, explicit: str | None = None) -> str:
     """The run format: the explicit flag, else the file extension, else JSONL (the pipe format)."""
     if explicit:
         if explicit not in FORMATS:
-            raise RankError(f"--output-format: unknown format {explicit!r} (choose from {', '.join(FORMATS)})")
+            raise RankError(
+                f"--output-format: unknown format {explicit!r} (choose from {', '.join(FORMATS)})"
+            )
         return explicit
     if path is None or str(path) == STDIO:
         return "jsonl"
@@ -175,12 +185,16 @@ def _read_columns_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> I
         this = "trec" if len(cols) == 6 else "msmarco" if len(cols) in (3, 4) else None
         if this is None:
             raise InputError(
-                source, n, f"expected 6 columns (qid Q0 docid rank score tag) or 3 (qid docid rank), got {len(cols)}"
+                source,
+                n,
+                f"expected 6 columns (qid Q0 docid rank score tag) or 3 (qid docid rank), got {len(cols)}",
             )
         if kind is None:
             kind = this
         elif this != kind:
-            want = "6 columns (qid Q0 docid rank score tag)" if kind == "trec" else "3 columns (qid docid rank)"
+            want = (
+                "6 columns (qid Q0 docid rank score tag)" if kind == "trec" else "3 columns (qid docid rank)"
+            )
             raise InputError(source, n, f"expected {want} like the lines above, got {len(cols)}")
         try:
             if kind == "trec":
@@ -233,9 +247,9 @@ def format_ranking(r: Ranking, fmt: str = "jsonl", tag: str = "rank") -> str:
         return json.dumps(d, ensure_ascii=False) + "\n"
     if fmt == "trec":
         return "".join(
-            f"{r.qid} Q0 {c.docid} {i} {s!r} {tag}\n" for i, (c, s) in enumerate(zip(r.candidates, scores), 1)
+            f"{r.qid} Q0 {c.docid} {i} {s!r} {tag}\n"
+            for i, (c, s) in enumerate(zip(r.candidates, scores, strict=True), 1)
         )
     if fmt == "msmarco":
         return "".join(f"{r.qid}\t{c.docid}\t{i}\n" for i, c in enumerate(r.candidates, 1))
     raise RankError(f"unknown run format {fmt!r}")
-

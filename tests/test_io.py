@@ -1,5 +1,6 @@
 import gzip
 import io
+import itertools
 import json
 
 import pytest
@@ -15,7 +16,7 @@ def _ranking(qid="q1", scores=(3.0, 2.0, 2.0, 1.0)):
 
 def test_ties_become_strictly_decreasing_and_keep_order():
     s = strictly_decreasing([5.0, 5.0, 5.0, 4.9999999, 1.0])
-    assert all(a > b for a, b in zip(s, s[1:]))
+    assert all(a > b for a, b in itertools.pairwise(s))
     assert s[0] == 5.0 and s[-1] == 1.0
 
 
@@ -33,7 +34,9 @@ def test_trec_roundtrip_keeps_order_with_ties(tmp_path):
 
 
 def test_jsonl_roundtrip_keeps_text_date_fields_meta(tmp_path):
-    r = Ranking(Query("007", "q", date="2022-01-02", fields={"x": 1}), [Candidate("00123", 1.5, "t")], {"cost": 1})
+    r = Ranking(
+        Query("007", "q", date="2022-01-02", fields={"x": 1}), [Candidate("00123", 1.5, "t")], {"cost": 1}
+    )
     path = tmp_path / "run.jsonl"
     write_run([r], path)
     (back,) = read_run(path)
@@ -90,3 +93,14 @@ def test_empty_ranking_is_kept(tmp_path):
     assert r.qid == "q" and r.candidates == []
     assert json.loads(format_ranking(r))["candidates"] == []
     assert io.StringIO(format_ranking(r, "trec")).read() == ""
+
+
+def test_atomic_write_gives_plain_file_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "perm.trec"
+    with atomic_write(path) as f:
+        f.write("x\n")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
