@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -85,7 +86,7 @@ class OpenAIBackend(Backend):
             headers["Authorization"] = f"Bearer {self._key}"
         data = json.dumps(body).encode("utf-8") if body is not None else None
         tries = (self.retries if retries is None else retries) + 1
-        reason = ""
+        reason, status = "", None
         for attempt in range(tries):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -96,15 +97,19 @@ class OpenAIBackend(Backend):
             except urllib.error.HTTPError as e:
                 detail = _error_detail(e)
                 if e.code in RETRY_STATUS:
-                    reason = f"HTTP {e.code} {detail}".strip()
+                    reason, status = f"HTTP {e.code}: {detail}".strip(), e.code
                     continue
                 raise BackendError(f"openai: {public_url(url)} answered HTTP {e.code}: {detail}", e.code) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
                 r = getattr(e, "reason", e)
                 reason = "timed out" if isinstance(r, TimeoutError) or "timed out" in str(r) else str(r)
+                status = None
                 continue
             except json.JSONDecodeError:
                 raise BackendError(f"openai: {public_url(url)} answered something that is not JSON") from None
+        if status is not None:
+            n = f"{tries} tr{'y' if tries == 1 else 'ies'}"
+            raise BackendError(f"openai: {public_url(url)} answered {reason} ({n})", status)
         raise BackendError(
             f"openai: {public_url(url)} did not answer after {tries} tr{'y' if tries == 1 else 'ies'} ({reason}); "
             "is the server running? Answers received so far are cached."
@@ -131,7 +136,10 @@ class OpenAIBackend(Backend):
         if seed is not None:
             body["seed"] = seed
         t0 = time.perf_counter()
-        out = self._request(f"{self.base_url}/chat/completions", body)
+        try:
+            out = self._request(f"{self.base_url}/chat/completions", body)
+        except BackendError as e:
+            raise _context_error(e) from None
         wall = time.perf_counter() - t0
         try:
             choice = out["choices"][0]
@@ -256,10 +264,12 @@ class OpenAIBackend(Backend):
     def _detokenize(self, tokens: list[int]) -> str:
         root = self._root()
         if self._tokenizer == "extras":
-            return self._request(f"{root}/extras/detokenize", {"tokens": tokens, "model": self.model})["text"]
-        if self._tokenizer == "vllm":
-            return self._request(f"{root}/detokenize", {"model": self.model, "tokens": tokens})["prompt"]
-        return self._request(f"{root}/detokenize", {"tokens": tokens})["content"]
+            url, body, field = f"{root}/extras/detokenize", {"tokens": tokens, "model": self.model}, "text"
+        elif self._tokenizer == "vllm":
+            url, body, field = f"{root}/detokenize", {"model": self.model, "tokens": tokens}, "prompt"
+        else:
+            url, body, field = f"{root}/detokenize", {"tokens": tokens}, "content"
+        return self._request(url, body, retries=0)[field]
 
     def count_tokens(self, text: str) -> int:
         if not text:
@@ -273,10 +283,37 @@ class OpenAIBackend(Backend):
             return cut_utf8(text.encode("utf-8")[: 4 * n_tokens])
         if len(ids) <= n_tokens:
             return text
-        return self._detokenize(ids[:n_tokens])
+        # A cut inside a multi-byte character makes some servers fail to decode (llama-cpp-python answers
+        # HTTP 500): step back a token at a time; a UTF-8 character spans at most 4 tokens of bytes.
+        for k in range(n_tokens, max(n_tokens - 4, 0), -1):
+            try:
+                cut = self._detokenize(ids[:k])
+            except BackendError as e:
+                if e.status is None:
+                    raise
+                continue
+            if text.startswith(cut) or k == n_tokens - 3:
+                return cut
+        return ""
 
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
         return super().count_chat_tokens(messages)
+
+
+_CONTEXT = re.compile(r"context window of (\d+)|maximum context length is (\d+)")
+
+
+def _context_error(e: BackendError) -> BackendError:
+    """A server's "prompt too long" as a message that says what to do (servers word it their own way)."""
+    m = _CONTEXT.search(str(e)) if e.status else None
+    if m is None:
+        return e
+    n = m.group(1) or m.group(2)
+    return BackendError(
+        f"{e} -- the prompt does not fit the model's context of {n} tokens: lower --hits or "
+        f"--max-passage-tokens, or pass --context-length {n} so that prompts are checked before they are sent",
+        e.status,
+    )
 
 
 def _error_detail(e: urllib.error.HTTPError) -> str:
