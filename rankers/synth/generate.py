@@ -8,9 +8,10 @@ response cache usually makes even that free). The pairs file itself is written a
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -52,25 +53,21 @@ class SynthReport:
 def select_documents(
     docs: Iterable[Document], first: int | None, sample: int | None, seed: int
 ) -> list[Document]:
-    """The first N documents, or a seeded uniform sample of N (reservoir sampling, in corpus order)."""
+    """The first N documents, or a seeded sample of N, in corpus order.
+
+    The sample takes the N documents with the smallest hash of (seed, docid): it is uniform, needs memory for
+    N documents only, and a smaller sample is a subset of a larger one with the same seed, so a run cut down
+    (or grown) after it started still finds its earlier answers in the LLM cache.
+    """
     docs = (d for d in docs if d.contents.strip())
     if sample is None:
-        out = []
-        for d in docs:
-            if first is not None and len(out) >= first:
-                break
-            out.append(d)
-        return out
-    rng = random.Random(seed)
-    reservoir: list[tuple[int, Document]] = []
-    for i, d in enumerate(docs):
-        if i < sample:
-            reservoir.append((i, d))
-        else:
-            j = rng.randint(0, i)
-            if j < sample:
-                reservoir[j] = (i, d)
-    return [d for _, d in sorted(reservoir, key=lambda x: x[0])]
+        return list(itertools.islice(docs, first)) if first is not None else list(docs)
+
+    def key(item: tuple[int, Document]) -> bytes:
+        return hashlib.sha256(f"{seed}:{item[1].docid}".encode()).digest()
+
+    chosen = heapq.nsmallest(sample, enumerate(docs), key=key)
+    return [d for _, d in sorted(chosen, key=lambda x: x[0])]
 
 
 def _fingerprint(llm: str, template: Template, examples: list[Example], settings: dict[str, Any]) -> str:
