@@ -56,21 +56,18 @@ def copy(rankings: list[Ranking], k: int) -> list[Ranking]:
     return [Ranking.from_dict(r.to_dict()).top(k) for r in rankings]
 
 
-def run_config(name, make_reranker, backend_spec, base_url, rankings, cache: Path, concurrency: int) -> dict:
+def run_config(name, make_reranker, backend_spec, base_url, rankings, cache: Path, args) -> dict:
     from rankers.llm import get_backend
     from rankers.rerank import Totals, rerank_run
 
     shutil.rmtree(cache, ignore_errors=True)
     results = []
     for attempt in ("first", "cached"):
-        backend = get_backend(backend_spec, cache=cache, base_url=base_url, context_length=None)
+        opts = {"threads": args.threads} if backend_spec.startswith("llamacpp:") else {}
+        backend = get_backend(backend_spec, cache=cache, base_url=base_url, context_length=args.n_ctx, **opts)
         totals = Totals()
         t0 = time.perf_counter()
-        out = list(
-            rerank_run(
-                copy(rankings, len(rankings[0].candidates)), make_reranker(backend), concurrency, totals
-            )
-        )
+        out = list(rerank_run(copy(rankings, len(rankings[0].candidates)), make_reranker(backend), 1, totals))
         wall = time.perf_counter() - t0
         backend.close()
         results.append((out, totals, wall))
@@ -136,12 +133,12 @@ def main() -> None:
                 continue
             spec = "openai:local" if kind == "openai" else f"llamacpp:{args.model}"
             rankings = sets[depth]
-            res = run_config(name, make, spec, base_url, rankings, work / "cache" / name, 1)
+            res = run_config(name, make, spec, base_url, rankings, work / "cache" / name, args)
             res["before"], res["after"] = ndcg10(rankings, qrels), ndcg10(res.pop("rankings"), qrels)
             res["queries"], res["depth"], res["backend"] = len(rankings), depth, kind
             rows[name] = res
             (work / "results.json").write_text(json.dumps(rows, indent=2))
-    write_report(rows, args, Path(args.out))
+            write_report(rows, args, Path(args.out))
     print(Path(args.out).read_text())
 
 
@@ -169,7 +166,14 @@ def write_report(rows: dict, args, out: Path) -> None:
             f"{pq['prompt_tokens']:.0f} | {pq['completion_tokens']:.0f} | {r['wall'] / r['queries']:.1f} | {rep} | "
             f"{r['cached_wall']:.2f} s ({r['cached_wall'] / r['wall']:.1%}) | {c['calls']} |"
         )
-    lines += ["", "## Full vs sliding (same queries, same candidates)", ""]
+    lines += [
+        "",
+        f"Threads: {args.threads}. Wall times are this machine's under the load of the other jobs sharing its cores; "
+        "compare rows with each other, not with figures from another run.",
+        "",
+        "## Full vs sliding (same queries, same candidates)",
+        "",
+    ]
     for depth in (20, 100):
         s = next((r for n, r in rows.items() if r["depth"] == depth and "sliding" in n), None)
         f = next((r for n, r in rows.items() if r["depth"] == depth and "full" in n), None)

@@ -38,6 +38,7 @@ class LlamaCppBackend(Backend):
                 model_path=str(self.path),
                 n_ctx=context_length or 0,
                 n_threads=threads or os.cpu_count() or 1,
+                n_threads_batch=threads or os.cpu_count() or 1,
                 logits_all=False,
                 verbose=False,
             )

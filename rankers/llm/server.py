@@ -47,7 +47,8 @@ def llama_server(
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
-        "--n_threads", str(threads or os.cpu_count() or 1), *(extra or []),
+        "--n_threads", str(threads or os.cpu_count() or 1), "--n_threads_batch", str(threads or os.cpu_count() or 1),
+        *(extra or []),
     ]  # fmt: skip
     out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
