@@ -115,3 +115,19 @@ def test_the_api_key_is_sent_but_never_stored(server, tmp_path):
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert secret.encode() not in f.read_bytes()
+
+
+def test_pointwise_through_the_servers_top_logprobs(backend):
+    from rankers.rerank import YesNoReranker
+
+    s = backend.token_scores(
+        [{"role": "user", "content": "Is Paris in France? Answer Yes or No."}], ["Yes", "No"]
+    )
+    assert all(v <= 0 for v in s.scores.values()) and s.prompt_tokens > 0  # log-probabilities
+    r = Ranking(
+        Query("q", "pandas"), [Candidate(f"d{i}", 3.0 - i, f"passage {i} on pandas") for i in range(3)]
+    )
+    out = YesNoReranker(backend, hits=3).rerank(r)
+    assert out.cost.calls == 3 and sorted(c.docid for c in out.ranking.candidates) == ["d0", "d1", "d2"]
+    scores = [c.score for c in out.ranking.candidates]
+    assert scores == sorted(scores, reverse=True)
