@@ -22,7 +22,9 @@ def _anserini_jar() -> str:
         from rankers.errors import RankError
 
         raise RankError("pyserini is not installed (pip install pyserini==1.6.0)")
-    jars = sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "resources", "jars", "anserini-*-fatjar.jar")))
+    jars = sorted(
+        glob.glob(os.path.join(os.path.dirname(spec.origin), "resources", "jars", "anserini-*-fatjar.jar"))
+    )
     if not jars:
         from rankers.errors import RankError
 
@@ -45,7 +47,14 @@ def start_jvm(max_heap: str | None = None) -> None:
 
         if not jnius_config.vm_running:
             heap = max_heap or os.environ.get("RANK_JAVA_HEAP", "4g")
-            jnius_config.add_options(f"-Xmx{heap}", "-Dfile.encoding=UTF-8")
+            # The JVM attaches to the primordial thread and fences its stack at 1 MB with guard pages; deep
+            # C recursion in Python, numba or torch then dies with SIGSEGV. Lift the fence.
+            jnius_config.add_options(
+                f"-Xmx{heap}",
+                "-Dfile.encoding=UTF-8",
+                "-XX:+UnlockExperimentalVMOptions",
+                "-XX:+DisablePrimordialThreadGuardPages",
+            )
             jnius_config.set_classpath(_anserini_jar())
         import jnius  # noqa: F401 - importing starts the JVM
 
