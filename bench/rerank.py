@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "rerank.md"))
     ap.add_argument("--skip", default="", help="comma-separated config names to skip")
     args = ap.parse_args()
+    # SIGTERM as an exception, so that the server started below is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     from rankers.data.registry import load_dataset
     from rankers.llm.server import llama_server
