@@ -54,3 +54,9 @@ DENSE_BENCH_DOCS ?= 256
 .PHONY: bench-dense
 bench-dense: venv
 	$(BIN)/python bench/dense.py --dataset $(DATA_DIR)/scifact --docs $(DENSE_BENCH_DOCS) --quality
+
+# --- bench: BM25 (issue "The spine"): rank vs pyserini directly on the same index and threads (speed ratios,
+# `rank --help` time, peak memory) and nDCG@10 etc. on scifact, vaswani, lecard-t2 (zh). ~20 min on 2 cores.
+.PHONY: bench-bm25
+bench-bm25: venv
+	DATA_DIR=$(DATA_DIR) $(BIN)/python bench/bm25.py --threads $(THREADS)
