@@ -50,7 +50,7 @@ MAX_CLAUSES = 1024
 _quieted = False
 
 
-def _jvm() -> None:
+def start_lucene() -> None:
     """Start the JVM, and keep Java's console output off stdout, which carries the run in a pipe."""
     global _quieted
     from rankers.java import start_jvm
@@ -220,7 +220,7 @@ def _write_lucene(
     ds: Dataset, folder: Path, language: str, threads: int, progress: Callable[[int], None] | None
 ) -> tuple[int, int]:
     """(documents indexed, empty documents skipped)."""
-    _jvm()
+    start_lucene()
     from pyserini.index.lucene import LuceneIndexer
 
     args = ["-index", str(folder), "-language", language, "-storePositions", "-storeDocvectors", "-storeRaw"]
@@ -303,7 +303,7 @@ class Bm25Searcher:
             raise RankError(f"--threads {threads}: must be at least 1")
         self.threads = threads
         self.rm3 = rm3
-        _jvm()
+        start_lucene()
         from pyserini.search.lucene import LuceneSearcher
 
         self._searcher = LuceneSearcher(str(self.index_dir))
