@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "data" / "scifact"))
     ap.add_argument("--llm", default="llamacpp:qwen2.5-coder-1.5b")
     ap.add_argument("--sample", type=int, default=400, help="corpus documents to generate queries for")
+    ap.add_argument("--per-doc", type=int, default=3, help="queries per document (repeats reuse the prompt)")
     ap.add_argument("--k", type=int, default=8, help="examples drawn from the train qrels")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -103,7 +104,7 @@ def main() -> None:
     pairs_path = work / f"pairs-{args.sample}.jsonl"
     stats_path = work / f"pairs-{args.sample}.stats.json"
     if not stats_path.exists():
-        rep = synthesize(docs, examples, get_backend(args.llm, cache=True), builtin_template("en"), pairs_path, llm=args.llm,
+        rep = synthesize(docs, examples, get_backend(args.llm, cache=True), builtin_template("en"), pairs_path, llm=args.llm, per_doc=args.per_doc,
                          temperature=0.7, seed=args.seed, progress=say)  # fmt: skip
         stats = {"documents": rep.documents, "generated": rep.generated, "kept": rep.kept,
                  "dropped": dict(rep.dropped), "wall_s": rep.wall_s, "resumed": rep.resumed,
@@ -163,8 +164,8 @@ def write_report(path: Path, f: dict) -> None:
     )
     text = f"""# Promptagator on scifact (measured by `make bench-promptagator`)
 
-Recipe: {s["k"]} (query, document) examples drawn (seed {s["seed"]}) from scifact's **train** qrels; one synthetic
-query per document for a seeded sample of **{syn["documents"]}** of the 5,183 corpus documents with
+Recipe: {s["k"]} (query, document) examples drawn (seed {s["seed"]}) from scifact's **train** qrels; {s["per_doc"]} synthetic
+queries per document for a seeded sample of **{syn["documents"]}** of the 5,183 corpus documents with
 `{s["llm"]}` (temperature 0.7, built-in English template); round-trip filter with BM25 (keep a pair when its
 document is in the top {fil["top_k"]}); all-MiniLM-L6-v2 fine-tuned with MultipleNegativesRankingLoss
 ({s["epochs"]} epochs, batch {s["batch_size"]}, lr {s["lr"]}, CPU); evaluated on the 300 **test** queries.

@@ -53,7 +53,7 @@ class SynthReport:
 def select_documents(
     docs: Iterable[Document], first: int | None, sample: int | None, seed: int
 ) -> list[Document]:
-    """The first N documents, or a seeded sample of N, in corpus order.
+    """The first N documents, or a seeded sample of N in a seeded random order.
 
     The sample takes the N documents with the smallest hash of (seed, docid): it is uniform, needs memory for
     N documents only, and a smaller sample is a subset of a larger one with the same seed, so a run cut down
@@ -66,8 +66,8 @@ def select_documents(
     def key(item: tuple[int, Document]) -> bytes:
         return hashlib.sha256(f"{seed}:{item[1].docid}".encode()).digest()
 
-    chosen = heapq.nsmallest(sample, enumerate(docs), key=key)
-    return [d for _, d in sorted(chosen, key=lambda x: x[0])]
+    # In sample order, not corpus order: a run stopped after M documents has done exactly the sample of M.
+    return [d for _, d in heapq.nsmallest(sample, enumerate(docs), key=key)]
 
 
 def _fingerprint(llm: str, template: Template, examples: list[Example], settings: dict[str, Any]) -> str:
