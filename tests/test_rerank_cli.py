@@ -125,11 +125,20 @@ def test_bad_flags(tmp_path, args, message):
     assert p.returncode == 2 and message in p.stderr, p.stderr
 
 
-def test_texts_are_hydrated_from_the_dataset(tmp_path):
-    """Checked up to the first LLM call: the dataset fills in query and passage texts (the server is down)."""
+@pytest.mark.slow
+def test_texts_are_hydrated_from_the_dataset(cross_encoder, tmp_path):
+    """A TREC run has ids only: --dataset fills in the query and passage texts that the reranker reads."""
+    from rankers.data.registry import load_dataset
+
     data = shared("scifact")
-    src = tmp_path / "run.trec"
-    src.write_text("1 Q0 31715818 1 10.0 bm25\n1 Q0 13734012 2 9.0 bm25\n")
-    p = rank("rerank", str(src), "--llm", "openai:m", "--base-url", "http://127.0.0.1:9/v1", "--retries", "0",
-             "--no-cache", "--dataset", str(data), "--split", "test")  # fmt: skip
-    assert p.returncode == 2 and "did not answer" in p.stderr, p.stderr
+    src, out = tmp_path / "run.trec", tmp_path / "out.jsonl"
+    src.write_text("1 Q0 31715818 1 10.0 bm25\n1 Q0 13734012 2 9.0 bm25\n1 Q0 4414547 3 8.0 bm25\n")
+    p = rank("rerank", str(src), "--cross-encoder", str(cross_encoder), "--dataset", str(data), "--split", "test",
+             "--hits", "2", "-o", str(out))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    (r,) = list(read_run(out))
+    ds = load_dataset(data)
+    assert r.query.text == ds.queries("test")["1"].text
+    texts = ds.document_texts(["31715818", "13734012"])
+    assert {c.docid: c.text for c in r.candidates[:2]} == texts
+    assert r.candidates[2].docid == "4414547" and r.candidates[2].text is None  # beyond --hits: not looked up
