@@ -97,6 +97,9 @@ def main() -> None:
     ap.add_argument("--work", default=str(Path.home() / ".cache" / "rank" / "bench-rerank"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "rerank.md"))
     ap.add_argument("--skip", default="", help="comma-separated config names to skip")
+    ap.add_argument(
+        "--merge", action="store_true", help="keep the rows of configs measured by an earlier run"
+    )
     args = ap.parse_args()
     # SIGTERM as an exception, so that the server started below is stopped on the way out.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -128,7 +131,8 @@ def main() -> None:
         ("top100-full", 100, "openai", lambda b: ListwiseReranker(b, "full", 100, max_passage_tokens=cut)),
     ]
     skip = set(filter(None, args.skip.split(",")))
-    rows = {}
+    saved = work / "results.json"
+    rows = json.loads(saved.read_text()) if args.merge and saved.is_file() else {}
     log = work / "server.log"
     with llama_server(args.model, n_ctx=args.n_ctx, threads=args.threads, log=log) as base_url:
         for name, depth, kind, make in configs:
@@ -140,7 +144,7 @@ def main() -> None:
             res["before"], res["after"] = ndcg10(rankings, qrels), ndcg10(res.pop("rankings"), qrels)
             res["queries"], res["depth"], res["backend"] = len(rankings), depth, kind
             rows[name] = res
-            (work / "results.json").write_text(json.dumps(rows, indent=2))
+            saved.write_text(json.dumps(rows, indent=2))
             write_report(rows, args, Path(args.out))
     print(Path(args.out).read_text())
 
