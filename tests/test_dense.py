@@ -385,3 +385,33 @@ def test_cli_errors_are_one_line(tmp_path, small):
     )
     p = rank("retrieve", "--dataset", str(small), "--index", str(tmp_path), "--dense")
     assert p.returncode == 2 and "not a dense index" in p.stderr
+
+
+def test_cli_hybrid_is_rrf_of_the_two_legs(tmp_path, small, built):
+    from rankers.io import read_run
+
+    lucene = tmp_path / "bm25"
+    p = rank("index", "bm25", "--dataset", str(small), "--index", str(lucene), "--threads", "1")
+    assert p.returncode == 0, p.stderr
+    runs = {}
+    for name, args in (
+        ("bm25", ["--index", str(lucene), "--bm25"]),
+        ("dense", ["--index", str(built), "--dense"]),
+        (
+            "hybrid",
+            ["--index", str(lucene), "--bm25", "--dense", "--dense-index", str(built), "--fusion", "rrf"],
+        ),
+    ):
+        out = tmp_path / f"{name}.jsonl"
+        p = rank("retrieve", "--dataset", str(small), *args, "--hits", "10", "-o", str(out))
+        assert p.returncode == 0, p.stderr
+        runs[name] = {r.qid: [c.docid for c in r.candidates] for r in read_run(out)}
+    for qid, fused in runs["hybrid"].items():
+        rrf: dict[str, float] = {}
+        for leg in ("bm25", "dense"):
+            for rank_, d in enumerate(runs[leg][qid], 1):
+                rrf[d] = rrf.get(d, 0.0) + 1 / (60 + rank_)
+        want = sorted(rrf, key=lambda d: -rrf[d])
+        assert [rrf[d] for d in fused] == pytest.approx([rrf[d] for d in want[: len(fused)]])
+    p = rank("retrieve", "--dataset", str(small), "--index", str(lucene), "--bm25", "--dense")
+    assert p.returncode == 2 and "--dense-index" in p.stderr
