@@ -72,7 +72,18 @@ def start_lucene() -> None:
         autoclass("org.apache.logging.log4j.core.config.Configurator").setRootLevel(
             autoclass("org.apache.logging.log4j.Level").WARN
         )
+    # Lucene's "running with Java 22 or later" notice, on every command, says nothing a user can act on.
+    # java.util.logging holds loggers weakly: keep ours alive, or the level is forgotten.
+    global _mmap_logger
+    with contextlib.suppress(Exception):
+        _mmap_logger = autoclass("java.util.logging.Logger").getLogger(
+            "org.apache.lucene.store.MMapDirectory"
+        )
+        _mmap_logger.setLevel(autoclass("java.util.logging.Level").SEVERE)
     _quieted = True
+
+
+_mmap_logger = None
 
 
 # ---------------------------------------------------------------- index metadata
