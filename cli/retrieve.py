@@ -132,6 +132,8 @@ def retrieve(
             # The reader went away (`| head`): stop quietly, and keep Python's exit flush from complaining.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
+    if n == 0:
+        say("rank: warning: no queries came in; the run is empty")
     if empty:
         say(f"{empty:,} queries have no text: their rankings are empty")
     if output is not None:
