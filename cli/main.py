@@ -11,7 +11,10 @@ import sys
 import typer
 
 from cli import data, evaluate, export, index, retrieve
+from cli import events as events_cli
+from cli import expand as expand_cli
 from cli import fuse as fuse_cli
+from cli import recency as recency_cli
 from cli import rerank as rerank_cli
 from cli import synth as synth_cli
 from cli import train as train_cli
@@ -36,6 +39,9 @@ app.command("rerank")(rerank_cli.rerank)
 app.command("synth")(synth_cli.synth)
 app.command("synth-filter")(synth_cli.synth_filter)
 app.add_typer(train_cli.app, name="train")
+app.add_typer(events_cli.app, name="events")
+app.command("expand")(expand_cli.expand)
+app.command("recency")(recency_cli.recency)
 
 
 def main() -> None:
