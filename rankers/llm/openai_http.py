@@ -99,7 +99,9 @@ class OpenAIBackend(Backend):
                 if e.code in RETRY_STATUS:
                     reason, status = f"HTTP {e.code}: {detail}".strip(), e.code
                     continue
-                raise BackendError(f"openai: {public_url(url)} answered HTTP {e.code}: {detail}", e.code) from None
+                raise BackendError(
+                    f"openai: {public_url(url)} answered HTTP {e.code}: {detail}", e.code
+                ) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
                 r = getattr(e, "reason", e)
                 reason = "timed out" if isinstance(r, TimeoutError) or "timed out" in str(r) else str(r)
