@@ -9,11 +9,11 @@ Exports are cached per model folder under $RANK_CACHE_DIR/onnx (default ~/.cache
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,9 @@ def _export(model: Any, target: Path) -> None:
     try:
         tmp = Path(tmpdir) / "model.onnx"
         axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
-        with torch.no_grad(), contextlib.redirect_stderr(open(os.devnull, "w")):  # noqa: SIM117
+        # Tracer warnings name branches that are constant for an encoder (no KV cache, mask always given).
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 LastHidden(hf).eval(),
                 tuple(sample[n] for n in names),
