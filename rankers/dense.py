@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -320,7 +320,8 @@ def build_index(
     index_dir = Path(index_dir)
     check_target(index_dir)
     model_path = resolve_model(cfg.model)
-    enc = make_encoder(cfg, model_path)
+    # With Ray the driver's model only tokenizes (chunks, lengths): keep it off the GPUs the workers need.
+    enc = make_encoder(replace(cfg, device="cpu") if engine == "ray" else cfg, model_path)
     check_chunking(cfg.chunk_tokens, cfg.chunk_overlap, enc.room())
     if cfg.shard_size < 1:
         raise RankError(f"--checkpoint-every {cfg.shard_size}: must be at least 1")

@@ -60,7 +60,7 @@ def ray_encode(
         if address:
             kwargs["address"] = address
         else:
-            kwargs["num_cpus"] = workers or os.cpu_count() or 1
+            kwargs["num_cpus"] = os.cpu_count() or 1  # the workers then share every core
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
