@@ -110,6 +110,12 @@ def main() -> None:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    saved = work / "results.json"
+    rows = json.loads(saved.read_text()) if (args.merge or args.report_only) and saved.is_file() else {}
+    if args.report_only:
+        write_report(rows, args, Path(args.out))
+        print(Path(args.out).read_text())
+        return
     ds = load_dataset(args.dataset)
     qrels = ds.qrels("test")
     qids = [q for q in ds.queries("test") if q in qrels][: args.queries]
@@ -118,21 +124,20 @@ def main() -> None:
     print(f"BM25 top-100 of {len(qids)} queries: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     sets = {20: copy(base100, 20), 100: copy(base100[: args.queries_100], 100)}
     cut = args.max_passage_tokens
+    # Cheapest first: a partial run (the report is rewritten after each configuration) still compares modes.
     configs = [
         ("top20-sliding-w10s5", 20, "openai", lambda b: ListwiseReranker(b, "sliding", 20, 10, 5, 1, cut)),
         ("top20-full", 20, "openai", lambda b: ListwiseReranker(b, "full", 20, max_passage_tokens=cut)),
-        ("top20-pointwise", 20, "llamacpp", lambda b: YesNoReranker(b, 20, cut)),
+        ("top100-full", 100, "openai", lambda b: ListwiseReranker(b, "full", 100, max_passage_tokens=cut)),
         (
             "top100-sliding-w20s10",
             100,
             "openai",
             lambda b: ListwiseReranker(b, "sliding", 100, 20, 10, 1, cut),
         ),
-        ("top100-full", 100, "openai", lambda b: ListwiseReranker(b, "full", 100, max_passage_tokens=cut)),
+        ("top20-pointwise", 20, "llamacpp", lambda b: YesNoReranker(b, 20, cut)),
     ]
     skip = set(filter(None, args.skip.split(",")))
-    saved = work / "results.json"
-    rows = json.loads(saved.read_text()) if args.merge and saved.is_file() else {}
     log = work / "server.log"
     with llama_server(args.model, n_ctx=args.n_ctx, threads=args.threads, log=log) as base_url:
         for name, depth, kind, make in configs:
@@ -158,7 +163,8 @@ def write_report(rows: dict, args, out: Path) -> None:
         f"n_ctx {args.n_ctx}. Listwise: `python -m llama_cpp.server` through the `openai:` backend, RankGPT "
         f"prompt, passages cut to {args.max_passage_tokens} tokens of the model's tokenizer. Pointwise: "
         "`llamacpp:` backend (next-token logits of Yes/No). First N scifact test queries in file order, "
-        "BM25 (k1 0.9, b 0.4) candidates. Produced by `make bench-rerank` (bench/rerank.py).",
+        "BM25 (k1 0.9, b 0.4) candidates. Produced by `make bench-rerank` (bench/rerank.py); this table by "
+        f"`python bench/rerank.py {' '.join(a for a in sys.argv[1:] if a != '--report-only')}`.",
         "",
         "| config | queries | nDCG@10 before | after | calls/q | prompt tok/q | completion tok/q | wall/q (s) "
         "| repairs | cached rerun wall | cached calls |",
