@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -236,21 +237,33 @@ def _write_lucene(
 
     args = ["-index", str(folder), "-language", language, "-storePositions", "-storeDocvectors", "-storeRaw"]
     indexer = LuceneIndexer(str(folder), args=args, threads=threads)
-    count = empty = 0
+    count = empty = chars = 0
     seen: set[str] = set()
     batch: list[str] = []
-    chars = 0
+    # One batch is indexed by Lucene (pyjnius lets go of the GIL meanwhile) while this thread reads and
+    # serializes the next: reading never leaves Lucene's threads idle.
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lucene-indexer")
+    pending: Future[int] | None = None
+
+    def add(docs: list[str]) -> int:
+        added = indexer.object.addRawDocuments(docs)
+        if added != len(docs):
+            raise RankError(f"Lucene refused {len(docs) - added} of {len(docs)} documents of {ds.path}")
+        return added
+
+    def wait() -> None:
+        nonlocal pending, count
+        if pending is not None:
+            added, pending = pending.result(), None
+            count += added
+            if progress is not None:
+                progress(added)
 
     def flush() -> None:
-        nonlocal count, chars
-        added = indexer.object.addRawDocuments(batch)
-        if added != len(batch):
-            raise RankError(f"Lucene refused {len(batch) - added} of {len(batch)} documents of {ds.path}")
-        count += added
-        chars = 0
-        if progress is not None:
-            progress(added)
-        batch.clear()
+        nonlocal pending, batch, chars
+        wait()
+        pending = worker.submit(add, batch)
+        batch, chars = [], 0
 
     try:
         for doc in ds.documents():
@@ -268,7 +281,16 @@ def _write_lucene(
                 flush()
         if batch:
             flush()
+        wait()
     finally:
+        # Lucene must not be closed under a batch still being added (after an error or Ctrl-C here).
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                pending.result()
+        from jnius import detach
+
+        worker.submit(detach).result()
+        worker.shutdown()
         indexer.close()
     if count == 0:
         raise RankError(f"--dataset {ds.path}: the collection has no documents with text; nothing to index")
