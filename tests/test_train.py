@@ -120,3 +120,27 @@ def test_training_writes_a_loadable_model_and_resumes_after_an_interruption(base
     assert not (out / "earlier.txt").exists() and not (tmp_path / ".model.ckpt").exists()
     assert rep2.losses[:2] == pytest.approx(rep.losses[:2])
     np.testing.assert_allclose(_encode(out), tuned, atol=1e-5)
+
+
+def test_train_command_refuses_bad_pairs_and_flags(tmp_path):
+    from test_synth import rank, write_jsonl
+
+    no_text = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"qid": "a", "query": "q", "docid": "d1", "document": "t"},
+            {"qid": "b", "query": "q2", "docid": "d2"},
+        ],
+    )
+    code, out = rank("train", "dense", "--pairs", str(no_text), "--output", str(tmp_path / "m"))
+    assert code == 2 and "p.jsonl:2: pair for docid d2 has no 'document' text" in out
+    ok = write_jsonl(tmp_path / "ok.jsonl", [{"qid": "a", "query": "q", "docid": "d1", "document": "t"}])
+    code, out = rank(
+        "train", "dense", "--pairs", str(ok), "--output", str(tmp_path / "m"), "--hard-negatives", "bm25"
+    )
+    assert code == 2 and "--hard-negatives bm25: give the --index" in out
+    code, out = rank(
+        "train", "dense", "--pairs", str(tmp_path / "none.jsonl"), "--output", str(tmp_path / "m")
+    )
+    assert code == 2 and "no such pairs file" in out
+    assert not (tmp_path / "m").exists()
