@@ -349,7 +349,6 @@ class Bm25Searcher:
                 self._searcher.set_rm3(rm3.fb_terms, rm3.fb_docs, float(rm3.original_query_weight))
             except TypeError:
                 raise RankError(f"--rm3: the index {self.index_dir} has no document vectors") from None
-        self._analyzer = None
 
     @property
     def num_docs(self) -> int:
