@@ -30,8 +30,8 @@ def expand(
     ] = None,
     tau: Annotated[
         float, typer.Option("--tau", help="Recency decay exp(-age/tau), in days; 0: no decay.")
-    ] = 30.0,
-    top_events: Annotated[int, typer.Option("--top-events", "-m", help="Events used per query.")] = 10,
+    ] = 14.0,
+    top_events: Annotated[int, typer.Option("--top-events", "-m", help="Events used per query.")] = 3,
     min_score: Annotated[
         float, typer.Option("--min-score", help="Drop events whose similarity x decay (0..1) is below this.")
     ] = 0.0,
@@ -41,8 +41,8 @@ def expand(
     ] = "terms",
     weight: Annotated[
         float, typer.Option("--weight", "-w", help="terms: weight of the original query (0..1).")
-    ] = 0.5,
-    fb_terms: Annotated[int, typer.Option("--fb-terms", help="terms: event terms added.")] = 10,
+    ] = 0.3,
+    fb_terms: Annotated[int, typer.Option("--fb-terms", help="terms: event terms added.")] = 30,
     idf: Annotated[
         bool, typer.Option("--idf/--no-idf", help="terms: weigh event terms by idf in the store.")
     ] = False,

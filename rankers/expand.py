@@ -30,13 +30,15 @@ METHODS = ("terms", "text")
 
 @dataclass(frozen=True)
 class ExpandConfig:
+    """Defaults tuned on realtimeqa's developer weeks (bench/events.py); other collections may want others."""
+
     method: str = "terms"
-    top_events: int = 10
-    tau: float | None = 30.0  # days; None or 0 = no decay
+    top_events: int = 3
+    tau: float | None = 14.0  # days; None or 0 = no decay
     window_days: int | None = None  # only events at most this many days old
     min_score: float = 0.0  # on similarity × decay, in [0, 1]
-    weight: float = 0.5  # of the original query in `terms`
-    fb_terms: int = 10
+    weight: float = 0.3  # of the original query in `terms`
+    fb_terms: int = 30
     idf: bool = False
     depth: int = 1000  # BM25 candidates fetched before the date filter
     as_of: str | None = None  # one date for every query
