@@ -107,7 +107,7 @@ def main() -> None:
         rep = synthesize(docs, examples, get_backend(args.llm, cache=True), builtin_template("en"), pairs_path, llm=args.llm, per_doc=args.per_doc,
                          temperature=0.7, seed=args.seed, progress=say)  # fmt: skip
         stats = {"documents": rep.documents, "generated": rep.generated, "kept": rep.kept,
-                 "dropped": dict(rep.dropped), "wall_s": rep.wall_s, "resumed": rep.resumed,
+                 "dropped": dict(rep.dropped), "wall_s": rep.wall_s, "llm_s": rep.llm_s, "resumed": rep.resumed,
                  "prompt_tokens": rep.prompt_tokens, "completion_tokens": rep.completion_tokens}  # fmt: skip
         stats_path.write_text(json.dumps(stats, indent=1))
     facts["synth"] = json.loads(stats_path.read_text())
@@ -176,7 +176,7 @@ document is in the top {fil["top_k"]}); all-MiniLM-L6-v2 fine-tuned with Multipl
 | generations | {syn["generated"]} |
 | dropped as bad (empty, too long, copy, echo, duplicate) | {syn["generated"] - syn["kept"]} ({drops}) |
 | pairs generated (usable) | {syn["kept"]} |
-| generation time | {syn["wall_s"] / 60:.1f} min ({syn["documents"] / max(syn["wall_s"], 1e-9):.2f} docs/s; 0 s when resumed from cache) |
+| LLM time for these answers | {syn.get("llm_s", 0) / 60:.1f} min ({syn.get("llm_s", 0) / max(syn["generated"], 1):.1f} s per query, {syn.get("llm_s", 0) / max(syn["documents"], 1):.1f} s per document; counted when first generated, also if this run read them from the cache) |
 | pairs kept by the round-trip filter (BM25 top {fil["top_k"]}) | {fil["kept"]} of {fil["pairs"]} ({fil["kept"] / fil["pairs"]:.1%}) |
 | source document rank of the kept pairs | {ranks} |
 | training time | {tr["wall_s"] / 60:.1f} min ({sum(tr["steps_per_epoch"])} steps; loss {tr["loss_first_last"][0]:.3f} -> {tr["loss_first_last"][1]:.3f}) |

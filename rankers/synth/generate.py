@@ -41,6 +41,8 @@ class SynthReport:
     completion_tokens: int = 0
     cached: int = 0
     wall_s: float = 0.0
+    # Seconds the LLM took for these answers, counting cached ones at the time they first took.
+    llm_s: float = 0.0
 
     def summary(self) -> str:
         drops = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
@@ -155,6 +157,7 @@ def generate_for(
         report.prompt_tokens += c.prompt_tokens or 0
         report.completion_tokens += c.completion_tokens or 0
         report.cached += bool(c.cached)
+        report.llm_s += c.wall_s or 0.0
         query = clean(c.text or "", template)
         why = rejection(query, doc.contents, template, example_queries)
         if why is None and normalized(query) in seen:
