@@ -115,6 +115,8 @@ def use_onnx(model: Any, model_path: str, quantize: bool) -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = torch.get_num_threads()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning threads wait faster but burn cores that a shared machine (or torch's own threads) needs.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = ["CUDAExecutionProvider"] if model.device.type == "cuda" else []
     session = ort.InferenceSession(str(path), opts, providers=[*providers, "CPUExecutionProvider"])
     wanted = [i.name for i in session.get_inputs()]
