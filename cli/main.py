@@ -6,6 +6,7 @@ Nothing heavy is imported here or at the top of the command modules (pyserini, t
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -56,6 +57,10 @@ def main() -> None:
     except KeyboardInterrupt:
         print("rank: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly; stdout goes to /dev/null so the exit flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
 
 
 if __name__ == "__main__":

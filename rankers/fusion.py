@@ -84,7 +84,13 @@ def fuse(
     metric: str = "ndcg@10",
 ) -> tuple[list[Ranking], dict[str, Any]]:
     """The fused rankings (queries in first-seen order) and the parameters used (optimized ones included)."""
+    import warnings
+
     import ranx
+    from numba.core.errors import NumbaTypeSafetyWarning
+
+    # ranx's RRF mixes signed and unsigned ints inside numba; harmless, but it would land in every pipe's stderr.
+    warnings.filterwarnings("ignore", category=NumbaTypeSafetyWarning)
 
     if len(runs) < 2:
         raise RankError("fusion needs at least two runs")

@@ -58,7 +58,8 @@ def iter_lines(path: str | Path, stream: IO[str] | None = None) -> Iterator[tupl
             n += 1
             yield n, line.rstrip("\r\n")
     finally:
-        if stream is None:
+        # Closing the wrapper around stdin would close stdin itself.
+        if stream is None and str(path) != STDIO:
             f.close()
 
 
