@@ -335,6 +335,9 @@ class EventStore:
         got = self._df.get(token)
         if got is None:
             if self._reader is None:
+                from rankers.bm25 import start_lucene
+
+                start_lucene()
                 from pyserini.index.lucene import LuceneIndexReader
 
                 self._reader = LuceneIndexReader(str(self.path / LUCENE))
