@@ -215,7 +215,7 @@ def synthesize(
                 kept = sum(len(done[d]["queries"]) for d in by_id if d in done)
                 progress(
                     f"synth: {report.resumed + fresh_done}/{len(documents)} documents, {kept} queries kept, "
-                    f"{rate:.2f} docs/s, about {left / 60:.0f} min left"
+                    f"{_rate(rate)}, about {left / 60:.0f} min left"
                 )
     finally:
         journal.close()
@@ -235,6 +235,10 @@ def synthesize(
     partial.unlink(missing_ok=True)
     report.wall_s = time.perf_counter() - start
     return report
+
+
+def _rate(docs_per_s: float) -> str:
+    return f"{docs_per_s:.2f} docs/s" if docs_per_s >= 0.1 else f"{1 / max(docs_per_s, 1e-9):.0f} s/doc"
 
 
 def _give_up_if_useless(
