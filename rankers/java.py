@@ -54,6 +54,8 @@ def start_jvm(max_heap: str | None = None) -> None:
                 "-Dfile.encoding=UTF-8",
                 "-XX:+UnlockExperimentalVMOptions",
                 "-XX:+DisablePrimordialThreadGuardPages",
+                # Lucene 9 frees mmapped buffers through sun.misc.Unsafe; JDK 24+ warns about it on stderr.
+                "--sun-misc-unsafe-memory-access=allow",
             )
             jnius_config.set_classpath(_anserini_jar())
         import jnius  # noqa: F401 - importing starts the JVM
