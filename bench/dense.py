@@ -119,65 +119,12 @@ def build_full(dataset: Path, index: Path, extra: list[str]) -> float | None:
     return peak_rss_mb(f"import sys\nsys.argv = {argv!r}\nfrom cli.main import main\nmain()")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
-    ap.add_argument("--docs", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument(
-        "--quality", action="store_true", help="also build full scifact indexes (fp32, int8) for nDCG@10"
-    )
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/rank-dense"))
-    ap.add_argument("--skip-ray", action="store_true")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dense.md")
-    args = ap.parse_args()
-
+def onnx_part(args, texts: list[str], n: int, report) -> None:
+    """ONNX int8 (and fp32) vs torch fp32, encoder only; the ONNX export is cached before timing."""
     import numpy as np
-    from sentence_transformers import SentenceTransformer
 
-    from rankers.data import load_dataset
-    from rankers.dense import DenseConfig, build_index, make_encoder
-    from rankers.io import atomic_write
-    from rankers.models import resolve_model
+    from rankers.dense import DenseConfig, make_encoder
 
-    load0 = os.getloadavg()[0]
-    tmp = Path(tempfile.mkdtemp(prefix="bench-dense-"))
-    texts = slice_dataset(args.dataset, args.docs, tmp / "slice")
-    ds = load_dataset(tmp / "slice")
-    n = len(texts)
-    path = resolve_model("minilm")
-    lines: list[str] = []
-
-    def report(s: str = "") -> None:
-        print(s, flush=True)
-        lines.append(s)
-
-    # 1. rank index dense vs raw SentenceTransformer.encode (both: model load + encode of the same texts)
-    def raw() -> None:
-        m = SentenceTransformer(path, device="cpu")
-        m.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-
-    count = iter(range(1000))
-
-    def ours() -> None:
-        cfg = DenseConfig(model="minilm", batch_size=args.batch_size)
-        build_index(ds, tmp / f"idx{next(count)}", cfg, show_progress=False)
-
-    t_raw, t_ours = best_of(args.repeat, raw, ours)
-    report(f"# Dense indexing benchmark (all-MiniLM-L6-v2, {n} scifact documents, batch {args.batch_size})\n")
-    report(
-        f"Machine: {os.cpu_count()} cores, load average {load0:.1f} at start (the CPU is shared; best of {args.repeat}).\n"
-    )
-    c_raw, c_ours = CPU[0], CPU[1]
-    report("| measure | baseline docs/s | candidate docs/s | ratio (wall) | ratio (CPU time) | goal |")
-    report("|---|---|---|---|---|---|")
-    report(
-        f"| `rank index dense` / raw `SentenceTransformer.encode` | {n / t_raw:.2f} | {n / t_ours:.2f} | "
-        f"{t_raw / t_ours:.3f} | {c_raw / c_ours:.3f} | >= 0.95 |"
-    )
-
-    # 2. ONNX int8 vs torch fp32 (encoder only; the ONNX export is cached before timing)
     t = time.perf_counter()
     enc_int8 = make_encoder(
         DenseConfig(model="minilm", batch_size=args.batch_size, backend="onnx", precision="int8")
@@ -206,8 +153,21 @@ def main() -> None:
         f"\nint8 vs fp32 vectors: cosine mean {cos8.mean():.4f}, min {cos8.min():.4f}; "
         f"first ONNX load (export + quantize when not cached) {export_s:.1f} s.\n"
     )
+    if args.quality:
+        full_ds = args.dataset
+        fp32_idx, int8_idx = args.cache / "scifact-minilm", args.cache / "scifact-minilm-onnx-int8"
+        rss = {"torch fp32": build_full(full_ds, fp32_idx, [])}
+        rss["ONNX int8"] = build_full(full_ds, int8_idx, ["--backend", "onnx", "--precision", "int8"])
+        for label, mb in rss.items():
+            if mb is not None:
+                report(f"peak RSS of `rank index dense` on the whole corpus, {label}: {mb:.0f} MB")
+        q32, q8 = ndcg10(fp32_idx, full_ds), ndcg10(int8_idx, full_ds)
+        report(
+            f"\nscifact test nDCG@10: torch fp32 {q32:.4f}, ONNX int8 {q8:.4f}, loss {q32 - q8:+.4f} (goal <= 0.005)."
+        )
 
-    # 3. peak memory
+
+def memory_part(args, tmp: Path, path: str, texts: list[str], n: int, report) -> None:
     code_model = (
         "import os; os.environ['HF_HUB_OFFLINE']='1'\n"
         "from sentence_transformers import SentenceTransformer\n"
@@ -222,33 +182,90 @@ def main() -> None:
     rss_model, rss_build = peak_rss_mb(code_model), peak_rss_mb(code_build)
     text_mb = sum(len(t.encode()) for t in texts) / 2**20
     report("\n| peak RSS (VmHWM of a fresh process) | MB |\n|---|---|")
-    report(f"| model loaded, 8 texts encoded (floor) | {rss_model:.0f} |")
+    report(f"| model loaded, 8 short texts encoded | {rss_model:.0f} |")
     report(
         f"| `build_index` on the {n}-document slice ({text_mb:.1f} MB text, {n * 384 * 4 / 2**20:.1f} MB vectors) | {rss_build:.0f} |"
     )
-
-    quality = None
-    if args.quality:
-        full = load_dataset(args.dataset)
-        n_full = sum(1 for _ in full.documents())
-        fp32_idx, int8_idx = args.cache / "scifact-minilm", args.cache / "scifact-minilm-onnx-int8"
-        rss_fp32 = build_full(args.dataset, fp32_idx, [])
-        rss_int8 = build_full(args.dataset, int8_idx, ["--backend", "onnx", "--precision", "int8"])
-        for label, rss in (("torch fp32", rss_fp32), ("ONNX int8", rss_int8)):
-            if rss is not None:
-                report(f"| `rank index dense` on all {n_full} scifact documents, {label} | {rss:.0f} |")
-        quality = (ndcg10(fp32_idx, args.dataset), ndcg10(int8_idx, args.dataset))
-        report(
-            f"\nscifact test nDCG@10: torch fp32 {quality[0]:.4f}, ONNX int8 {quality[1]:.4f}, "
-            f"loss {quality[0] - quality[1]:+.4f} (goal <= 0.005)."
-        )
     report(
         "\nOnly one checkpoint shard of texts (2,048 by default) is in memory at a time, and the vectors only "
-        "once (shards are added one by one to the FAISS index); the model dominates the peak."
+        "once (shards are added one by one to the FAISS index); the model and its activations dominate the peak."
     )
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "data" / "scifact")
+    ap.add_argument("--docs", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument(
+        "--quality", action="store_true", help="also build full scifact indexes (fp32, int8) for nDCG@10"
+    )
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/rank-dense"))
+    ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument(
+        "--parts", default="speed,onnx,memory,ray", help="which measurements to run (comma-separated)"
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dense.md")
+    args = ap.parse_args()
+
+    from sentence_transformers import SentenceTransformer
+
+    from rankers.data import load_dataset
+    from rankers.dense import DenseConfig, build_index
+    from rankers.io import atomic_write
+    from rankers.models import resolve_model
+
+    load0 = os.getloadavg()[0]
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dense-"))
+    texts = slice_dataset(args.dataset, args.docs, tmp / "slice")
+    ds = load_dataset(tmp / "slice")
+    n = len(texts)
+    path = resolve_model("minilm")
+    lines: list[str] = []
+
+    parts = set(args.parts.split(","))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def report(s: str = "") -> None:
+        """Print, and rewrite the results file, so an interrupted run keeps what it measured."""
+        print(s, flush=True)
+        lines.append(s)
+        with atomic_write(args.out) as f:
+            f.write("\n".join(lines) + "\n")
+
+    # 1. rank index dense vs raw SentenceTransformer.encode (both: model load + encode of the same texts)
+    def raw() -> None:
+        m = SentenceTransformer(path, device="cpu")
+        m.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+
+    count = iter(range(1000))
+
+    def ours() -> None:
+        cfg = DenseConfig(model="minilm", batch_size=args.batch_size)
+        build_index(ds, tmp / f"idx{next(count)}", cfg, show_progress=False)
+
+    report(f"# Dense indexing benchmark (all-MiniLM-L6-v2, {n} scifact documents, batch {args.batch_size})\n")
+    report(
+        f"Machine: {os.cpu_count()} cores, load average {load0:.1f} at start (shared CPU; best of {args.repeat}).\n"
+    )
+    if parts & {"speed", "onnx"}:
+        report("| measure | baseline docs/s | candidate docs/s | ratio (wall) | ratio (CPU time) | goal |")
+        report("|---|---|---|---|---|---|")
+    if "speed" in parts:
+        t_raw, t_ours = best_of(args.repeat, raw, ours)
+        c_raw, c_ours = CPU[0], CPU[1]
+        report(
+            f"| `rank index dense` / raw `SentenceTransformer.encode` | {n / t_raw:.2f} | {n / t_ours:.2f} | "
+            f"{t_raw / t_ours:.3f} | {c_raw / c_ours:.3f} | >= 0.95 |"
+        )
+    if "onnx" in parts:
+        onnx_part(args, texts, n, report)
+    if "memory" in parts:
+        memory_part(args, tmp, path, texts, n, report)
+
     # 4. Ray: 2 workers over 1 (each run starts a local Ray, loads the model in each actor)
-    if not args.skip_ray:
+    if "ray" in parts and not args.skip_ray:
         import ray
 
         times = {}
