@@ -93,6 +93,11 @@ def retrieve(
     if dense or fusion:
         from cli.retrieve_dense import retrieve_dense
 
+        if with_text:
+            raise RankError(
+                "--with-text: not available with --dense yet (pipe the run through a stage that adds texts)"
+            )
+
         bm25_args = {"k1": k1, "b": b, "rm3": Rm3(fb_terms, fb_docs, original_query_weight) if rm3 else None}
         return retrieve_dense(
             index=index, dense_index=dense_index, bm25=bm25, rankings=rankings, total=total, hits=hits,
