@@ -94,9 +94,7 @@ def retrieve(
         from cli.retrieve_dense import retrieve_dense
 
         if with_text:
-            raise RankError(
-                "--with-text: not available with --dense yet (pipe the run through a stage that adds texts)"
-            )
+            raise RankError("--with-text: not available with --dense yet (the dense index stores no texts)")
 
         bm25_args = {"k1": k1, "b": b, "rm3": Rm3(fb_terms, fb_docs, original_query_weight) if rm3 else None}
         return retrieve_dense(
