@@ -9,16 +9,22 @@ from typing import Annotated
 import typer
 
 Output = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Run file to write (atomically); default: stdout as JSONL.")
+    Path | None,
+    typer.Option("--output", "-o", help="Run file to write (atomically); default: stdout as JSONL."),
 ]
 OutputFormat = Annotated[
     str | None,
-    typer.Option("--output-format", help="jsonl | trec | msmarco (default: from the --output extension, else jsonl)."),
+    typer.Option(
+        "--output-format", help="jsonl | trec | msmarco (default: from the --output extension, else jsonl)."
+    ),
 ]
 Dataset = Annotated[
-    str | None, typer.Option("--dataset", "-d", help="Dataset folder or registered name (see `rank data list`).")
+    str | None,
+    typer.Option("--dataset", "-d", help="Dataset folder or registered name (see `rank data list`)."),
 ]
-Split = Annotated[str | None, typer.Option("--split", help="Split whose queries/qrels to use (default: the dataset's).")]
+Split = Annotated[
+    str | None, typer.Option("--split", help="Split whose queries/qrels to use (default: the dataset's).")
+]
 Threads = Annotated[int, typer.Option("--threads", help="Worker threads.")]
 
 
@@ -29,7 +35,9 @@ def input_run(path: str | Path | None):
 
     if path is None or str(path) == STDIO:
         if sys.stdin.isatty():
-            raise RankError("no input run: give a run file or pipe one in (e.g. rank retrieve ... | rank ...)")
+            raise RankError(
+                "no input run: give a run file or pipe one in (e.g. rank retrieve ... | rank ...)"
+            )
         return read_run(STDIO)
     return read_run(path)
 
