@@ -160,7 +160,7 @@ def write_report(path: Path, f: dict) -> None:
     rows = "\n".join(f"| {name} | {v:.4f} | {v / base:.3f} |" for name, v in nd.items())
     drops = ", ".join(f"{k} {v}" for k, v in sorted(syn["dropped"].items())) or "none"
     ranks = ", ".join(
-        f"rank {k}: {v}" for k, v in sorted(fil["ranks"].items(), key=lambda kv: int(kv[0])) if k
+        f"rank {k}: {v}" for k, v in sorted(fil["ranks"].items(), key=lambda kv: int(kv[0])) if int(k)
     )
     text = f"""# Promptagator on scifact (measured by `make bench-promptagator`)
 
@@ -178,7 +178,7 @@ document is in the top {fil["top_k"]}); all-MiniLM-L6-v2 fine-tuned with Multipl
 | pairs generated (usable) | {syn["kept"]} |
 | LLM time for these answers | {syn.get("llm_s", 0) / 60:.1f} min ({syn.get("llm_s", 0) / max(syn["generated"], 1):.1f} s per query, {syn.get("llm_s", 0) / max(syn["documents"], 1):.1f} s per document; counted when first generated, also if this run read them from the cache) |
 | pairs kept by the round-trip filter (BM25 top {fil["top_k"]}) | {fil["kept"]} of {fil["pairs"]} ({fil["kept"] / fil["pairs"]:.1%}) |
-| source document rank of the kept pairs | {ranks} |
+| source document rank of the kept pairs | {ranks or "-"} |
 | training time | {tr["wall_s"] / 60:.1f} min ({sum(tr["steps_per_epoch"])} steps; loss {tr["loss_first_last"][0]:.3f} -> {tr["loss_first_last"][1]:.3f}) |
 
 | system (scifact test) | nDCG@10 | / base |
