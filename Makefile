@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml
 	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm]'
 	touch $@
 
+# One pytest process per test file (tests/run_suite.py): a native crash stays in its file and is reported.
 test: venv
-	$(BIN)/pytest -q
+	$(BIN)/python tests/run_suite.py
 
 # ---- demo: the main job on the embedded default (scifact, found by name: datasets/, then ../shared/data;
 # elsewhere `rank data get beir/scifact` fetches it). BM25 and MiniLM first stages, RRF fusion, one shell pipe,
