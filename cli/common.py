@@ -53,3 +53,28 @@ def say(message: str) -> None:
     from rich.console import Console
 
     Console(stderr=True).print(message)
+
+
+def query_source(dataset: str | None, split: str | None, topics: Path | None):
+    """Queries from --dataset, --topics or a piped run: (rankings without candidates, their number when known)."""
+    from rankers.errors import RankError
+    from rankers.io import STDIO, read_run
+    from rankers.run import as_rankings
+
+    if dataset is not None and topics is not None:
+        raise RankError("--dataset and --topics both give queries: pass one of them")
+    if split is not None and dataset is None:
+        raise RankError("--split needs --dataset")
+    if dataset is not None:
+        from rankers.data import load_dataset
+
+        queries = load_dataset(dataset).queries(split)
+        return as_rankings(queries.values()), len(queries)
+    if topics is not None:
+        from rankers.data.topics import read_topics
+
+        queries = read_topics(topics)
+        return as_rankings(queries.values()), len(queries)
+    if sys.stdin.isatty():
+        raise RankError("no queries: pass --dataset or --topics, or pipe a run with queries in")
+    return read_run(STDIO), None

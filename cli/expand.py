@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Dataset, Output, OutputFormat, Split, emit, say
+from cli.common import Dataset, Output, OutputFormat, Split, emit, query_source, say
 
 
 def expand(
@@ -89,7 +89,7 @@ def expand(
     )
     cfg.check()
     format_of(output, output_format)
-    rankings = _queries(dataset, split, topics)
+    rankings, _ = query_source(dataset, split, topics)
     expander = Expander(EventStore(events), cfg, show=(lambda s: print(s, file=sys.stderr)) if show else None)
     emit(expander(rankings), output, output_format, tag="expand")
     st = expander.stats
@@ -109,24 +109,3 @@ def expand(
             else "skipped (pass --undated-events to use them)"
         )
         say(f"{st.undated_events:,} candidate events have no date: {verb}")
-
-
-def _queries(dataset: str | None, split: str | None, topics: Path | None):
-    from rankers.errors import RankError
-    from rankers.run import as_rankings
-
-    if dataset is not None and topics is not None:
-        raise RankError("--dataset and --topics both give queries: pass one of them")
-    if split is not None and dataset is None:
-        raise RankError("--split needs --dataset")
-    if dataset is not None:
-        from rankers.data import load_dataset
-
-        return as_rankings(load_dataset(dataset).queries(split).values())
-    if topics is not None:
-        from rankers.data.topics import read_topics
-
-        return as_rankings(read_topics(topics).values())
-    from cli.common import input_run
-
-    return input_run(None)

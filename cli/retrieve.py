@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Dataset, Output, OutputFormat, Split, Threads, emit, say
+from cli.common import Dataset, Output, OutputFormat, Split, Threads, emit, query_source, say
 from cli.index import CPUS, progress
 
 
@@ -89,7 +89,7 @@ def retrieve(
     from rankers.hydrate import hydrate
     from rankers.io import format_of
 
-    rankings, total = _queries(dataset, split, topics)
+    rankings, total = query_source(dataset, split, topics)
     if dense or fusion:
         from cli.retrieve_dense import retrieve_dense
 
@@ -141,28 +141,3 @@ def retrieve(
         say(f"{empty:,} queries have no text: their rankings are empty")
     if output is not None:
         say(f"wrote {n:,} rankings to {output}")
-
-
-def _queries(dataset: str | None, split: str | None, topics: Path | None):
-    """(rankings without candidates, their number when known)."""
-    from rankers.errors import RankError
-    from rankers.io import STDIO, read_run
-    from rankers.run import as_rankings
-
-    if dataset is not None and topics is not None:
-        raise RankError("--dataset and --topics both give queries: pass one of them")
-    if split is not None and dataset is None:
-        raise RankError("--split needs --dataset")
-    if dataset is not None:
-        from rankers.data import load_dataset
-
-        queries = load_dataset(dataset).queries(split)
-        return as_rankings(queries.values()), len(queries)
-    if topics is not None:
-        from rankers.data.topics import read_topics
-
-        queries = read_topics(topics)
-        return as_rankings(queries.values()), len(queries)
-    if sys.stdin.isatty():
-        raise RankError("no queries: pass --dataset or --topics, or pipe a run with queries in")
-    return read_run(STDIO), None
