@@ -147,9 +147,9 @@ def build_index(
         tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
     )
     # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
+    from rankers.io import UMASK
+
+    tmp.chmod(0o777 & ~UMASK)
     try:
         start = time.perf_counter()
         count, empty = _write_lucene(ds, tmp, language, threads, progress)

@@ -163,8 +163,8 @@ def build_store(
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", suffix=".part", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
+    from rankers.io import UMASK
+
     try:
         build_index(_EventCollection(events, Path(source)), tmp / LUCENE, language=language, threads=threads)
         table = pl.DataFrame(
@@ -194,7 +194,7 @@ def build_store(
         )
         # mkdtemp and atomic writes make private files; a store should be as readable as any folder the user makes.
         for p in (tmp, tmp / MANIFEST, tmp / TABLE):
-            p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~UMASK)
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
