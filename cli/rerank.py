@@ -41,6 +41,13 @@ def rerank(
         int,
         typer.Option("--max-passage-tokens", help="Cut each passage to N tokens of the model (0: uncut)."),
     ] = 300,
+    answer_top: Annotated[
+        int | None,
+        typer.Option(
+            "--answer-top",
+            help="Listwise: ask for the best K ids only (the rest keep their order); fewer tokens to decode.",
+        ),
+    ] = None,
     fallback_sliding: Annotated[
         bool,
         typer.Option(
@@ -135,7 +142,16 @@ def rerank(
         else:
             tpl = listwise_template(template) if template else None
             reranker = ListwiseReranker(
-                backend, mode, hits, window_size, stride, passes, cut, fallback_sliding, template=tpl
+                backend,
+                mode,
+                hits,
+                window_size,
+                stride,
+                passes,
+                cut,
+                fallback_sliding,
+                template=tpl,
+                answer_top=answer_top,
             )
         config = {
             "llm": llm,
@@ -145,10 +161,14 @@ def rerank(
             "max_passage_tokens": cut,
             "template": reranker.template.name,
         } | ({"window_size": window_size, "stride": stride, "passes": passes} if mode == "sliding" else {})
+        if answer_top is not None and mode != "pointwise":
+            config["answer_top"] = answer_top
         n_flight = concurrency or backend.max_concurrency
-    _run(rankings, reranker, n_flight, output, output_format, config)
-    if backend is not None:
-        backend.close()
+    try:
+        _run(rankings, reranker, n_flight, output, output_format, config)
+    finally:
+        if backend is not None:
+            backend.close()
 
 
 def _hydrated(rankings, dataset, split, index, hits):

@@ -9,6 +9,7 @@ import time
 from rankers.llm.base import Backend, BackendError, Completion, Message
 
 _LINE = re.compile(r"^\[(\d+)\] (.*)$", re.M)
+_ONLY = re.compile(r"List only the (\d+) most relevant")
 
 
 class JudgeBackend(Backend):
@@ -21,6 +22,7 @@ class JudgeBackend(Backend):
         self._context = context_length
         self.calls = 0
         self.window_sizes: list[int] = []
+        self.max_tokens: list[int | None] = []
 
     @property
     def context_length(self) -> int | None:
@@ -31,8 +33,12 @@ class JudgeBackend(Backend):
         user = messages[-1]["content"]
         passages = [(int(n), text) for n, text in _LINE.findall(user)]
         self.window_sizes.append(len(passages))
+        self.max_tokens.append(max_tokens)
         # Highest grade first; equal grades keep their order in the prompt (a stable judge).
         ranked = sorted(passages, key=lambda p: -self.grades.get(p[1], 0))
+        only = _ONLY.search(user)
+        if only:  # it follows an --answer-top instruction
+            ranked = ranked[: int(only.group(1))]
         answer = " > ".join(f"[{n}]" for n, _ in ranked)
         return Completion(answer, self.count_chat_tokens(messages), len(ranked) * 3, 0.0)
 

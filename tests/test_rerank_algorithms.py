@@ -10,7 +10,8 @@ from rerank_judge import FlakyBackend, JudgeBackend
 from rankers.errors import RankError
 from rankers.llm.base import BackendError
 from rankers.llm.cache import CachedBackend
-from rankers.rerank import ListwiseReranker, Totals, rerank_run, sliding_windows
+from rankers.rerank import ListwiseReranker, Totals, listwise_template, rerank_run, sliding_windows
+from rankers.rerank.listwise import answer_budget
 from rankers.run import Candidate, Query, Ranking
 
 
@@ -62,6 +63,35 @@ def test_full_returns_the_judges_permutation_in_one_call():
     out = ListwiseReranker(judge, "full", hits=100).rerank(r)
     assert judge.calls == 1 and judge.window_sizes == [100]
     assert [c.docid for c in out.ranking.candidates] == true_order(r, grades)
+
+
+def test_answer_top_asks_for_the_head_only_and_keeps_the_rest_in_order():
+    r, grades = make_ranking("q2", 100, seed=2)
+    before = [c.docid for c in r.candidates]
+    judge = JudgeBackend(grades)
+    out = ListwiseReranker(judge, "full", hits=100, answer_top=10).rerank(r)
+    head = true_order(r, grades)[:10]
+    assert judge.calls == 1 and judge.max_tokens == [answer_budget(10)]
+    assert [c.docid for c in out.ranking.candidates[:10]] == head
+    assert [c.docid for c in out.ranking.candidates[10:]] == [d for d in before if d not in head]
+    assert "missing" not in out.repairs  # a short answer was asked for: nothing to repair
+
+
+def test_answer_top_in_sliding_windows_still_lifts_the_true_top_10():
+    r, grades = make_ranking("q5", 100, seed=5)
+    judge = JudgeBackend(grades)
+    out = ListwiseReranker(judge, "sliding", hits=100, window=20, stride=10, answer_top=10).rerank(r)
+    assert judge.calls == 9 and set(judge.max_tokens) == {answer_budget(10)}
+    assert [c.docid for c in out.ranking.candidates[:10]] == true_order(r, grades)[:10]
+
+
+def test_answer_top_needs_a_template_that_can_ask_for_it(tmp_path):
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("prefix: 'Q {query}\\n'\npassage: '[{rank}] {text}'\nsuffix: 'Rank them.'\n")
+    with pytest.raises(RankError, match="suffix_top"):
+        ListwiseReranker(JudgeBackend({}), "full", answer_top=5, template=listwise_template(plain))
+    with pytest.raises(RankError, match="--answer-top 0"):
+        ListwiseReranker(JudgeBackend({}), "full", answer_top=0)
 
 
 def test_hits_leave_the_tail_in_its_order():

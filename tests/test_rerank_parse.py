@@ -32,6 +32,13 @@ def test_missing_ids_follow_in_their_prior_order():
     assert p.order == [4, 1, 0, 2, 3, 5] and p.repairs == {"missing": 4}
 
 
+def test_a_short_answer_asked_for_is_not_a_repair():
+    p = parse_permutation("[5] > [2]", 6, want=2)
+    assert p.order == [4, 1, 0, 2, 3, 5] and "missing" not in p.repairs
+    p = parse_permutation("[5]", 6, want=3)  # asked for 3, got 1
+    assert p.order == [4, 0, 1, 2, 3, 5] and p.repairs["missing"] == 2
+
+
 def test_bare_numbers_when_no_brackets():
     p = parse_permutation("Ranking: 2 > 3 > 1", 3)
     assert p.order == [1, 2, 0] and p.repairs == {"bare_numbers": 1}

@@ -49,6 +49,7 @@ class ListwiseReranker:
         max_passage_tokens: int | None = 300,
         fallback_sliding: bool = False,
         template: ListwiseTemplate | None = None,
+        answer_top: int | None = None,
     ):
         if mode not in MODES:
             raise RankError(f"--mode {mode}: expected one of {', '.join(MODES)}")
@@ -62,6 +63,14 @@ class ListwiseReranker:
         self.max_passage_tokens = max_passage_tokens
         self.fallback_sliding = fallback_sliding
         self.template = template or listwise_template()
+        # Decoding costs far more per token than reading the prompt, and nDCG@10 needs only the head of the order.
+        if answer_top is not None and answer_top < 1:
+            raise RankError(f"--answer-top {answer_top}: must be at least 1")
+        if answer_top is not None and not self.template.suffix_top:
+            raise RankError(
+                f"--answer-top: the template {self.template.name!r} has no 'suffix_top' instruction"
+            )
+        self.answer_top = answer_top
 
     def rerank(self, r: Ranking) -> Outcome:
         t0 = time.perf_counter()
@@ -71,10 +80,11 @@ class ListwiseReranker:
         cost, repairs = Cost(), Counter()
 
         def rank_window(idx: list[int]) -> list[int]:
-            messages = self.template.messages(r.query.text, [passages[i] for i in idx])
-            c = self.backend.chat(messages, max_tokens=answer_budget(len(idx)), temperature=0.0, seed=0)
+            top = self._top(len(idx))
+            messages = self.template.messages(r.query.text, [passages[i] for i in idx], top)
+            c = self.backend.chat(messages, max_tokens=answer_budget(top), temperature=0.0, seed=0)
             cost.add_completion(c)
-            parsed = parse_permutation(c.text, len(idx))
+            parsed = parse_permutation(c.text, len(idx), top)
             repairs.update(parsed.repairs)
             return [idx[p] for p in parsed.order]
 
@@ -93,14 +103,18 @@ class ListwiseReranker:
         r.meta["repairs"] = dict(sorted(repairs.items()))
         return Outcome(r, cost, repairs, fell_back)
 
+    def _top(self, n: int) -> int:
+        """How many ids the model is asked to write for a window of n."""
+        return n if self.answer_top is None else min(self.answer_top, n)
+
     def _fits(self, r: Ranking, passages: list[str]) -> bool:
         """Whether one prompt of all passages plus its answer fits the context; if not and no fallback, say how many would."""
         ctx = self.backend.context_length
         if ctx is None or not passages:
             return True
         n = len(passages)
-        prompt = self.backend.count_chat_tokens(self.template.messages(r.query.text, passages))
-        need = prompt + answer_budget(n)
+        prompt = self.backend.count_chat_tokens(self.template.messages(r.query.text, passages, self._top(n)))
+        need = prompt + answer_budget(self._top(n))
         if need <= ctx:
             return True
         if self.fallback_sliding:
@@ -108,7 +122,7 @@ class ListwiseReranker:
         fit = self._how_many_fit(r, passages, ctx)
         raise RankError(
             f"--mode full: query {r.qid}: {n} passages need about {need} tokens ({prompt} prompt + "
-            f"{answer_budget(n)} answer) but the model's context is {ctx}; about {fit} would fit. "
+            f"{answer_budget(self._top(n))} answer) but the model's context is {ctx}; about {fit} would fit. "
             "Use --hits, a smaller --max-passage-tokens, a longer --context-length, or --fallback-sliding"
         )
 
@@ -116,8 +130,10 @@ class ListwiseReranker:
         lo, hi = 0, len(passages)
         while lo < hi:  # the largest k whose prompt fits: token counts grow with k
             k = (lo + hi + 1) // 2
-            prompt = self.backend.count_chat_tokens(self.template.messages(r.query.text, passages[:k]))
-            if prompt + answer_budget(k) <= ctx:
+            prompt = self.backend.count_chat_tokens(
+                self.template.messages(r.query.text, passages[:k], self._top(k))
+            )
+            if prompt + answer_budget(self._top(k)) <= ctx:
                 lo = k
             else:
                 hi = k - 1

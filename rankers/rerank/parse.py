@@ -39,8 +39,11 @@ def normalize_digits(text: str) -> tuple[str, int]:
     return "".join(out), changed
 
 
-def parse_permutation(text: str, n: int) -> Parsed:
-    """The order given by an answer over passages [1]..[n]; ids missing from it follow in their prior order."""
+def parse_permutation(text: str, n: int, want: int | None = None) -> Parsed:
+    """The order given by an answer over passages [1]..[n]; ids missing from it follow in their prior order.
+
+    `want`: the model was asked for its best `want` only, so only a shorter answer than that counts as missing.
+    """
     repairs: Counter = Counter()
     if "</think>" in text:
         text = text.rsplit("</think>", 1)[1]
@@ -66,9 +69,10 @@ def parse_permutation(text: str, n: int) -> Parsed:
     if not order:
         repairs["empty"] += 1
     missing = [i for i in range(n) if i not in seen]
-    if missing:
-        repairs["missing"] += len(missing)
-        order.extend(missing)
+    short = len(missing) if want is None else max(0, min(want, n) - len(order))
+    if short:
+        repairs["missing"] += short
+    order.extend(missing)
     return Parsed(order, repairs)
 
 

@@ -11,7 +11,7 @@ from rankers.errors import RankError
 from rankers.llm.base import Message
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-_PLACEHOLDER = re.compile(r"\{(query|num|rank|text)\}")
+_PLACEHOLDER = re.compile(r"\{(query|num|rank|text|top)\}")
 
 
 def fill(pattern: str, **values: object) -> str:
@@ -29,11 +29,18 @@ class ListwiseTemplate:
     passage: str
     separator: str
     suffix: str
+    suffix_top: str = ""  # the instruction when only the best {top} are asked for (--answer-top)
 
-    def messages(self, query: str, passages: list[str]) -> list[Message]:
+    def messages(self, query: str, passages: list[str], top: int | None = None) -> list[Message]:
         n = len(passages)
         body = self.separator.join(fill(self.passage, rank=i, text=p) for i, p in enumerate(passages, 1))
-        user = fill(self.prefix, query=query, num=n) + body + fill(self.suffix, query=query, num=n)
+        if top is not None and top < n:
+            if not self.suffix_top:
+                raise RankError(f"--answer-top: the template {self.name!r} has no 'suffix_top' instruction")
+            suffix = fill(self.suffix_top, query=query, num=n, top=top)
+        else:
+            suffix = fill(self.suffix, query=query, num=n)
+        user = fill(self.prefix, query=query, num=n) + body + suffix
         out: list[Message] = [{"role": "system", "content": self.system}] if self.system else []
         return out + [{"role": "user", "content": user}]
 
@@ -84,7 +91,7 @@ def _fields(
 
 def listwise_template(name_or_path: str | Path = "rankgpt") -> ListwiseTemplate:
     p, data = _load(name_or_path, TEMPLATE_DIR)
-    f = _fields(p, data, ("prefix", "passage", "suffix"), {"system": "", "separator": "\n"})
+    f = _fields(p, data, ("prefix", "passage", "suffix"), {"system": "", "separator": "\n", "suffix_top": ""})
     if "{text}" not in f["passage"] or "{rank}" not in f["passage"]:
         raise RankError(f"{p}: 'passage' must contain {{rank}} and {{text}}")
     return ListwiseTemplate(**f)
