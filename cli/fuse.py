@@ -41,17 +41,6 @@ def parse_weights(text: str | None) -> list[float] | None:
         raise RankError(f"--weights {text}: expected comma-separated numbers, e.g. 0.3,0.7") from None
 
 
-def load_qrels(spec: str) -> dict[str, dict[str, int]]:
-    """Qrels of `DATASET[:SPLIT]` (a dataset path may itself hold a colon: the last one splits)."""
-    from rankers.data.registry import load_dataset
-
-    name, split = spec, None
-    if ":" in spec and not Path(spec).is_dir():
-        name, split = spec.rsplit(":", 1)
-    ds = load_dataset(name)
-    return ds.qrels(split)
-
-
 def fuse_rankings(
     runs: list,
     method: str,
@@ -64,20 +53,10 @@ def fuse_rankings(
     names: list[str] | None = None,
 ):
     """Shared by `rank fuse` and `rank retrieve --fusion`."""
-    from rankers.fusion import fuse
+    from rankers.fusion import fuse_runs
 
-    params = {"k": rrf_k} if rrf_k is not None else None
-    qrels = load_qrels(optimize_on) if optimize_on else None
-    fused, report = fuse(
-        runs,
-        method,
-        norm,
-        parse_weights(weights),
-        params,
-        hits,
-        names=names,
-        optimize_qrels=qrels,
-        metric=metric,
+    fused, report = fuse_runs(
+        runs, method, norm, parse_weights(weights), rrf_k, optimize_on, metric, hits, names
     )
     if report.get("optimized_on"):
         say(f"fusion {method}: parameters {report['params']} (best {metric} on {optimize_on})")

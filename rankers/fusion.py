@@ -150,3 +150,27 @@ def fuse(
             Ranking(query=base.query, candidates=cands[:hits] if hits else cands, meta=dict(base.meta))
         )
     return out, report
+
+
+def fuse_runs(
+    runs: list[list[Ranking]],
+    method: str = "rrf",
+    norm: str | None = None,
+    weights: list[float] | None = None,
+    rrf_k: int | None = None,
+    optimize_on: str | None = None,
+    metric: str = "ndcg@10",
+    hits: int | None = 1000,
+    names: list[str] | None = None,
+) -> tuple[list[Ranking], dict[str, Any]]:
+    """`fuse` as the commands call it: RRF's k as a number, and the qrels to tune on named `DATASET[:SPLIT]`."""
+    params = {"k": rrf_k} if rrf_k is not None else None
+    qrels = _qrels_of(optimize_on) if optimize_on else None
+    return fuse(runs, method, norm, weights, params, hits, names=names, optimize_qrels=qrels, metric=metric)
+
+
+def _qrels_of(spec: str) -> dict[str, dict[str, int]]:
+    from rankers.data.registry import load_dataset, split_spec
+
+    name, split = split_spec(spec)
+    return load_dataset(name).qrels(split)

@@ -15,7 +15,7 @@ from conftest import shared
 
 from rankers.data.beir import BeirDataset
 from rankers.data.loco import LocoDataset
-from rankers.data.registry import REGISTRY, load_dataset, search_path
+from rankers.data.registry import REGISTRY, load_dataset, search_path, split_spec
 from rankers.data.t2ranking import T2RankingDataset
 from rankers.data.topics import read_topics
 from rankers.data.trec import TrecDataset
@@ -429,6 +429,16 @@ def test_folder_without_layout_lists_layouts_and_files(tmp_path):
     )
     with pytest.raises(RankError, match="only LoCoV1 tables take a #subset"):
         load_dataset(f"{shared('vaswani')}#x")
+
+
+def test_split_spec_splits_at_the_last_colon_unless_the_whole_is_a_folder(tmp_path):
+    assert split_spec("scifact:train") == ("scifact", "train")
+    assert split_spec("scifact") == ("scifact", None)
+    assert split_spec("C:/data/set:dev") == ("C:/data/set", "dev")
+    odd = tmp_path / "a:b"
+    odd.mkdir()
+    assert split_spec(str(odd)) == (str(odd), None)
+    assert split_spec(f"{odd}:test") == (str(odd), "test")
 
 
 def test_registry_entries_are_complete():

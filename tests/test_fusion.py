@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from rankers.errors import RankError
-from rankers.fusion import fuse
+from rankers.fusion import fuse, fuse_runs
 from rankers.io import read_run, write_run
 from rankers.run import Candidate, Query, Ranking
 
@@ -72,6 +72,23 @@ def test_optimize_on_qrels_picks_the_better_weights():
     w = report["params"]["weights"]
     assert w[1] > w[0]
     assert [r.candidates[0].docid for r in fused] == ["c", "y"]
+
+
+def test_fuse_runs_tunes_on_the_qrels_of_a_dataset_split(tmp_path):
+    ds = tmp_path / "tiny"
+    (ds / "qrels").mkdir(parents=True)
+    (ds / "corpus.jsonl").write_text("".join(f'{{"_id": "{d}", "text": "t"}}\n' for d in "abcdxyz"))
+    (ds / "queries.jsonl").write_text('{"_id": "q1", "text": "one"}\n{"_id": "q2", "text": "two"}\n')
+    (ds / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tc\t1\nq2\ty\t1\n")
+    (ds / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\ta\t1\nq2\tx\t1\n")
+    _, report = fuse_runs([A, B], "wsum", optimize_on=f"{ds}:dev", metric="ndcg@1")
+    w = report["params"]["weights"]
+    assert w[1] > w[0]  # dev favours run B
+    _, report = fuse_runs([A, B], "wsum", optimize_on=f"{ds}:test", metric="ndcg@1")
+    w = report["params"]["weights"]
+    assert w[0] > w[1]  # test favours run A
+    fused, report = fuse_runs([A, B], "rrf", rrf_k=10, hits=1)
+    assert report["params"] == {"k": 10} and all(len(r.candidates) == 1 for r in fused)
 
 
 def test_bad_input():

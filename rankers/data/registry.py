@@ -238,6 +238,15 @@ _EXPECTED = (
 )
 
 
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """`DATASET[:SPLIT]` -> (dataset, split or None). A dataset path may itself hold a colon: the last one splits,
+    and an existing folder is taken whole."""
+    if ":" in spec and not Path(spec).is_dir():
+        name, split = spec.rsplit(":", 1)
+        return name, split
+    return spec, None
+
+
 def load_dataset(name_or_path: str | Path) -> Dataset:
     """A dataset from a folder path or a name (see the module docstring for the search order)."""
     text = str(name_or_path)

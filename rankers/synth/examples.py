@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rankers.data.base import Dataset
+from rankers.data.registry import split_spec
 from rankers.errors import InputError, RankError
 from rankers.io import read_jsonl
 
@@ -68,8 +69,8 @@ def load_examples(path: str | Path, dataset: Dataset | None) -> list[Example]:
 
 def parse_source(spec: str) -> tuple[str, str]:
     """`DATASET:SPLIT` (the dataset part may itself be a path)."""
-    name, sep, split = spec.rpartition(":")
-    if not sep or not name or not split:
+    name, split = split_spec(spec)
+    if not name or not split:
         raise RankError(f"--examples-from {spec}: expected DATASET:SPLIT, e.g. scifact:train")
     return name, split
 
