@@ -52,7 +52,7 @@ def fuse_rankings(
     hits: int,
     names: list[str] | None = None,
 ):
-    """Shared by `rank fuse` and `rank retrieve --fusion`."""
+    """`rank fuse`'s fusion: weights parsed here, the rest in rankers.fusion.fuse_runs."""
     from rankers.fusion import fuse_runs
 
     fused, report = fuse_runs(

@@ -57,32 +57,25 @@ def retrieve_dense(
             say(f"wrote {n:,} rankings to {output}")
         return
 
-    from cli.fuse import fuse_rankings
+    from cli.fuse import parse_weights
     from rankers.bm25 import Bm25Searcher, read_meta
+    from rankers.fusion import hybrid_search
 
     meta = read_meta(index)
     if meta["kind"] != "bm25":
         raise RankError(
             f"--index {index}: a {meta['kind']} index; with --bm25 --dense, --index is the Lucene one"
         )
+    weights = parse_weights(fusion_weights)
     queries = list(rankings)
-    lexical = Bm25Searcher(index, **bm25_args)
-    with progress("bm25", "queries", len(queries)) as advance:
-        sparse_run = list(_counted(lexical.search(queries, hits=hits), advance))
-    with progress("dense", "queries", len(queries)) as advance:
-        dense_run = list(_counted(searcher.search(queries, hits=hits), advance))
+
+    def track(stage: str, stream: Any) -> Any:
+        with progress(stage, "queries", len(queries)) as advance:
+            yield from _counted(stream, advance)
+
     method = fusion or "rrf"
-    fused = fuse_rankings(
-        [sparse_run, dense_run],
-        method,
-        fusion_norm,
-        fusion_weights,
-        rrf_k,
-        None,
-        "ndcg@10",
-        hits,
-        ["bm25", "dense"],
-    )
+    lexical = Bm25Searcher(index, **bm25_args)
+    fused = hybrid_search(queries, lexical, searcher, hits, method, fusion_norm, weights, rrf_k, track=track)
     n = _emit(iter(fused), output, output_format, f"bm25+dense-{method}")
     if output is not None and n is not None:
         say(f"wrote {n:,} fused ({method}) rankings to {output}")

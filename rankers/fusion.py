@@ -6,7 +6,7 @@ stages that collects its input. Query texts, dates and fields are kept from the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rankers.errors import RankError
@@ -174,3 +174,32 @@ def _qrels_of(spec: str) -> dict[str, dict[str, int]]:
 
     name, split = split_spec(spec)
     return load_dataset(name).qrels(split)
+
+
+# Wraps one searcher's stream of rankings as it is drawn (the CLI puts a progress bar there).
+Track = Callable[[str, Iterable[Ranking]], Iterable[Ranking]]
+
+
+def hybrid_search(
+    queries: Iterable[Ranking],
+    lexical: Any,
+    dense: Any,
+    hits: int,
+    method: str = "rrf",
+    norm: str | None = None,
+    weights: list[float] | None = None,
+    rrf_k: int | None = None,
+    track: Track | None = None,
+) -> list[Ranking]:
+    """Every query searched by `lexical` (BM25) and then by `dense`, `hits` each, and the two runs fused.
+
+    The runs are named bm25 and dense, in that order (weights go BM25 first). `track(stage, stream)` sees each
+    searcher's stream as it is read, stage "bm25" then "dense".
+    """
+    queries = list(queries)
+    track = track or (lambda _stage, stream: stream)
+    runs = [
+        list(track(name, s.search(queries, hits=hits))) for name, s in (("bm25", lexical), ("dense", dense))
+    ]
+    fused, _ = fuse_runs(runs, method, norm, weights, rrf_k, hits=hits, names=["bm25", "dense"])
+    return fused

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from rankers.errors import RankError
-from rankers.fusion import fuse, fuse_runs
+from rankers.fusion import fuse, fuse_runs, hybrid_search
 from rankers.io import read_run, write_run
 from rankers.run import Candidate, Query, Ranking
 
@@ -89,6 +89,35 @@ def test_fuse_runs_tunes_on_the_qrels_of_a_dataset_split(tmp_path):
     assert w[0] > w[1]  # test favours run A
     fused, report = fuse_runs([A, B], "rrf", rrf_k=10, hits=1)
     assert report["params"] == {"k": 10} and all(len(r.candidates) == 1 for r in fused)
+
+
+def test_hybrid_search_fuses_both_searchers_runs_and_tracks_each_stage():
+    class Fixed:
+        def __init__(self, rankings):
+            self.by_q = {r.qid: r for r in rankings}
+            self.asked = []
+
+        def search(self, queries, hits):
+            for q in queries:
+                self.asked.append((q.qid, hits))
+                yield Ranking(q.query, self.by_q[q.qid].candidates[:hits])
+
+    lexical, dense = Fixed(A), Fixed(B)
+    seen = []
+
+    def track(stage, stream):
+        for r in stream:
+            seen.append((stage, r.qid))
+            yield r
+
+    queries = iter([Ranking(Query("q1", "one"), []), Ranking(Query("q2", "two"), [])])
+    fused = hybrid_search(queries, lexical, dense, 2, "wsum", weights=[1.0, 0.0], track=track)
+    assert lexical.asked == dense.asked == [("q1", 2), ("q2", 2)]
+    assert seen == [("bm25", "q1"), ("bm25", "q2"), ("dense", "q1"), ("dense", "q2")]
+    # weight 0 on dense: BM25's order, cut to 2 hits
+    assert [[c.docid for c in r.candidates] for r in fused] == [["a", "b"], ["x", "y"]]
+    rrf = hybrid_search(iter([Ranking(Query("q1", "one"), [])]), lexical, dense, 3)
+    assert [c.docid for c in rrf[0].candidates] == ["a", "c", "b"]
 
 
 def test_bad_input():
