@@ -98,6 +98,7 @@ def rerank(
     """Rerank a run. Cost (LLM calls, tokens, wall time) goes per query in meta.cost, in totals on stderr, and
     beside an --output file as <output>.cost.json."""
     from rankers.errors import RankError
+    from rankers.hydrate import hydrate_from
 
     if (llm is None) == (cross_encoder is None):
         raise RankError("give one of --llm BACKEND:MODEL or --cross-encoder NAME_OR_PATH")
@@ -113,7 +114,7 @@ def rerank(
         if value < least:
             raise RankError(f"{flag} {value}: must be at least {least}")
 
-    rankings = _hydrated(input_run(run), dataset, split, index, hits)
+    rankings = hydrate_from(input_run(run), dataset, split, index, depth=hits)
     backend = None
     if cross_encoder is not None:
         from rankers.rerank import CrossEncoderReranker
@@ -169,25 +170,6 @@ def rerank(
     finally:
         if backend is not None:
             backend.close()
-
-
-def _hydrated(rankings, dataset, split, index, hits):
-    if dataset is None and index is None:
-        return rankings
-    from rankers.hydrate import hydrate
-
-    queries = texts = None
-    if dataset is not None:
-        from rankers.data.registry import load_dataset
-        from rankers.hydrate import dataset_texts
-
-        ds = load_dataset(dataset)
-        queries, texts = ds.queries(split), dataset_texts(ds)
-    if index is not None:
-        from rankers.bm25 import Bm25Searcher
-
-        texts = Bm25Searcher(index).doc_texts
-    return hydrate(rankings, queries=queries, texts=texts, depth=hits)
 
 
 def _run(rankings, reranker, concurrency, output, output_format, config) -> None:

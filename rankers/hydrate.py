@@ -9,6 +9,7 @@ dataset's corpus).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 
 from rankers.data.base import Dataset
 from rankers.errors import RankError
@@ -43,6 +44,31 @@ def hydrate(
             buf = []
     if buf:
         yield from _fill_texts(buf, texts, depth)
+
+
+def hydrate_from(
+    rankings: Iterable[Ranking],
+    dataset: str | Path | None = None,
+    split: str | None = None,
+    index: str | Path | None = None,
+    depth: int | None = None,
+) -> Iterable[Ranking]:
+    """`hydrate` from named sources: query texts from the dataset's split, candidate texts from the BM25 index's
+    stored texts when an index is given (one lookup per chunk, no corpus scan), else from the dataset's corpus.
+    With neither, the rankings pass through as they are."""
+    if dataset is None and index is None:
+        return rankings
+    queries = texts = None
+    if dataset is not None:
+        from rankers.data.registry import load_dataset
+
+        ds = load_dataset(dataset)
+        queries, texts = ds.queries(split), dataset_texts(ds)
+    if index is not None:
+        from rankers.bm25 import Bm25Searcher
+
+        texts = Bm25Searcher(index).doc_texts
+    return hydrate(rankings, queries=queries, texts=texts, depth=depth)
 
 
 def _fill_query(r: Ranking, queries: Mapping[str, Query | str]) -> None:

@@ -13,7 +13,7 @@ from conftest import DATA_DIR, shared
 from rankers.bm25 import META, Bm25Searcher, Rm3, build_index, read_meta
 from rankers.data import load_dataset
 from rankers.errors import InputError, RankError
-from rankers.hydrate import dataset_texts, hydrate
+from rankers.hydrate import dataset_texts, hydrate, hydrate_from
 from rankers.run import Candidate, Query, Ranking, as_rankings
 
 pytestmark = pytest.mark.slow
@@ -311,3 +311,22 @@ def test_hydrate_fills_query_and_candidate_texts(scifact_searcher):
         list(hydrate([Ranking(Query("1", "q"), [Candidate("nope", 1.0)])], texts=scifact_searcher.doc_texts))
     with pytest.raises(RankError, match="query zzz"):
         list(hydrate([Ranking(Query("zzz", ""))], queries=queries))
+
+
+def test_hydrate_from_a_dataset_or_an_index(scifact_index):
+    ds = load_dataset(shared("scifact"))
+    queries = ds.queries("test")
+    corpus = dataset_texts(ds)(["x"])
+    docids = list(corpus)[:3]
+
+    def bare():
+        return [Ranking(Query(q, ""), [Candidate(d, 1.0) for d in docids]) for q in list(queries)[:2]]
+
+    untouched = bare()
+    assert hydrate_from(untouched) is untouched
+    for r in hydrate_from(bare(), shared("scifact"), "test", depth=2):
+        assert r.query.text == queries[r.qid].text
+        assert [c.text for c in r.candidates] == [corpus[d] for d in docids[:2]] + [None]
+    # An index gives candidate texts only: the query texts need the dataset.
+    for r in hydrate_from(bare(), index=scifact_index):
+        assert r.query.text == "" and [c.text for c in r.candidates] == [corpus[d] for d in docids]
