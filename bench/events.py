@@ -31,11 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 from rankers.bm25 import META, Bm25Searcher, Rm3, build_index  # noqa: E402
 from rankers.data import load_dataset  # noqa: E402
-from rankers.evaluate import compare, render_markdown  # noqa: E402
+from rankers.evaluate import compare  # noqa: E402
 from rankers.events import MANIFEST, EventStore, build_store  # noqa: E402
 from rankers.expand import ExpandConfig, Expander  # noqa: E402
 from rankers.io import atomic_write  # noqa: E402
 from rankers.recency import Recency, document_days  # noqa: E402
+from rankers.report import render_markdown  # noqa: E402
 from rankers.run import Ranking, as_rankings  # noqa: E402
 
 DATA = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data"))

@@ -61,11 +61,12 @@ def evaluate(
 
     from cli.common import input_run, say
     from rankers import evaluate as ev
+    from rankers import report
     from rankers.errors import RankError
     from rankers.io import STDIO, atomic_write
 
-    if fmt not in ev.FORMATS:
-        raise RankError(f"--format {fmt}: choose from {', '.join(ev.FORMATS)}")
+    if fmt not in report.FORMATS:
+        raise RankError(f"--format {fmt}: choose from {', '.join(report.FORMATS)}")
     if test not in ev.TESTS:
         raise RankError(f"--test {test}: choose from {', '.join(ev.TESTS)}")
     if not 0 < max_p < 1:
@@ -102,7 +103,7 @@ def evaluate(
     comparison.dataset = ds.name if ds is not None else Path(str(qrels)).stem
     comparison.split = split
     comparison.seconds = time.perf_counter() - start
-    for line in ev.coverage_lines(comparison):
+    for line in report.coverage_lines(comparison):
         # Plain print: one unwrapped line per run, for grep (rich would wrap at the terminal width).
         print(f"rank eval: {line}", file=sys.stderr)
 
@@ -111,10 +112,10 @@ def evaluate(
         from rich.console import Console
 
         console = Console()
-        for r in ev.table_renderables(comparison):
+        for r in report.table_renderables(comparison):
             console.print(r)
         return
-    text = ev.render(comparison, fmt, languages)
+    text = report.render(comparison, fmt, languages)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, shared
 
 from rankers import evaluate as ev
+from rankers import report
 from rankers.errors import RankError
 from rankers.io import write_run
 from rankers.run import Candidate, Query, Ranking
@@ -185,7 +186,7 @@ def test_significance_after_holm_on_scifact_qrels(scifact):
     c = ev.compare(qrels, runs, "mrr@10")
     assert sorted(c.beats("a", "mrr@10")) == ["b", "c", "d"]
     assert all(x.significant == (x.p_holm <= 0.05) and x.p_holm >= x.p for x in c.pairs)
-    text = ev.render_markdown(c)
+    text = report.render_markdown(c)
     assert "ᵃᵇᶜ" in text  # the fourth run (key d) beats runs a, b, c -> superscript of their keys
 
 
@@ -195,7 +196,7 @@ def test_identical_runs_give_no_significance_and_valid_json(scifact):
     c = ev.compare(qrels, {"x": run, "y": list(run)}, "ndcg@10")
     (pair,) = c.pairs
     assert not pair.significant and pair.p_holm == 1.0
-    data = json.loads(ev.render_json(c))
+    data = json.loads(report.render_json(c))
     assert data["comparisons"][0]["p"] is None
 
 
@@ -260,7 +261,7 @@ def test_cost_per_query_from_meta():
         "wall_s": 2.0,
     }
     assert c.runs[1].cost is None
-    text = ev.render_markdown(c)
+    text = report.render_markdown(c)
     assert "calls/q" in text and "| 3.0 | 2000.0 | 40.0 | 2.00 |" in text
     with pytest.raises(RankError, match="calls must be a number"):
         ev.evaluate(qrels, [_r("q1", ["d"], {"cost": {"calls": "many"}})], "mrr@10")
@@ -286,7 +287,7 @@ def _comparison(scifact) -> ev.Comparison:
 
 def test_every_format_parses(scifact):
     c = _comparison(scifact)
-    data = json.loads(ev.render(c, "json"))
+    data = json.loads(report.render(c, "json"))
     assert [r["name"] for r in data["runs"]] == ["bm25_top", "bm25&low"]
     assert data["runs"][0]["better_than"]["ndcg@10"] == ["bm25&low"]
     assert data["runs"][1]["cost_per_query"]["calls"] == pytest.approx(0.1)
@@ -295,24 +296,24 @@ def test_every_format_parses(scifact):
 
     import io
 
-    df = pl.read_csv(io.StringIO(ev.render(c, "csv")))
+    df = pl.read_csv(io.StringIO(report.render(c, "csv")))
     assert df.columns[:6] == ["key", "run", "ndcg@10", "map@100", "mrr@10", "recall@100"]
     assert df["ndcg@10"][0] == pytest.approx(1.0) and df["ndcg@10 better than"][0] == "b"
 
-    tex = ev.render(c, "latex")
+    tex = report.render(c, "latex")
     assert "\\begin{tabular}" in tex and "\\end{tabular}" in tex
     assert "bm25\\_top" in tex and "bm25\\&low" in tex and "$^{b}$" in tex
 
-    md = ev.render(c, "markdown")
+    md = report.render(c, "markdown")
     header = next(line for line in md.splitlines() if line.startswith("|"))
     assert "ndcg@10 (main)" in header and "wall s/q" in header
 
-    table = ev.render(c, "table")
+    table = report.render(c, "table")
     assert "bm25_top vs bm25&low" in table and "Holm-corrected" in table
 
     one = ev.compare(scifact.qrels("test"), {"bm25": _at_rank(scifact.qrels("test"), {}, 2)}, "mteb")
     one.dataset, one.split = "scifact", "test"
-    mteb = json.loads(ev.render(one, "mteb", languages=["eng-Latn"]))
+    mteb = json.loads(report.render(one, "mteb", languages=["eng-Latn"]))
     (scores,) = mteb["scores"]["test"]
     assert (
         mteb["task_name"] == "scifact" and mteb["dataset_revision"] is None and mteb["mteb_version"] is None
@@ -324,7 +325,7 @@ def test_every_format_parses(scifact):
     } <= set(scores)
     assert scores["hf_subset"] == "default" and scores["languages"] == ["eng-Latn"]
     with pytest.raises(RankError, match="one model"):
-        ev.render(c, "mteb")
+        report.render(c, "mteb")
 
 
 # ---------------------------------------------------------------- command line
