@@ -10,8 +10,6 @@ import typer
 
 from cli.common import Dataset, Split
 
-_RUN_SUFFIXES = (".jsonl", ".json", ".ndjson", ".trec", ".run", ".tsv", ".txt")
-
 
 def evaluate(
     runs: Annotated[
@@ -63,7 +61,7 @@ def evaluate(
     from rankers import evaluate as ev
     from rankers import report
     from rankers.errors import RankError
-    from rankers.io import STDIO, atomic_write
+    from rankers.io import STDIO, atomic_write, named_runs
 
     if fmt not in report.FORMATS:
         raise RankError(f"--format {fmt}: choose from {', '.join(report.FORMATS)}")
@@ -89,7 +87,7 @@ def evaluate(
         needs = {m.qrels for m in chosen}
         retrieval = ds.qrels(split, "retrieval") if "retrieval" in needs else None
 
-    sources = _named_sources(runs or [STDIO])
+    sources = named_runs(runs or [STDIO])
     start = time.perf_counter()
     loaded: dict[str, list] = {}
     costs: dict[str, object] = {}
@@ -123,45 +121,3 @@ def evaluate(
         with atomic_write(output) as f:
             f.write(text)
         say(f"rank eval: wrote {output}")
-
-
-def _named_sources(args: list[str]) -> list[tuple[str, str]]:
-    """(name, source) per run: NAME=FILE, else the file stem; same stems get their folder as a prefix."""
-    from rankers.errors import RankError
-    from rankers.io import STDIO
-
-    if args.count(STDIO) > 1:
-        raise RankError("stdin (-) can be read once only")
-    pairs: list[tuple[str | None, str]] = []
-    for a in args:
-        if a != STDIO and not Path(a).exists() and "=" in a:
-            name, _, path = a.partition("=")
-            if not name:
-                raise RankError(f"{a}: empty run name before '='")
-            pairs.append((name, path))
-        else:
-            pairs.append((None, a))
-    stems = [run_stem(p) for _, p in pairs]
-    out = []
-    for (name, path), stem in zip(pairs, stems, strict=True):
-        if name is None:
-            name = stem
-            if stems.count(stem) > 1 and path != STDIO:
-                name = f"{Path(path).resolve().parent.name}/{stem}"
-        out.append((name, path))
-    names = [n for n, _ in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise RankError(f"two runs are both named {dup[0]!r}: name them with NAME=FILE")
-    return out
-
-
-def run_stem(path: str) -> str:
-    """A run's name from its file: `runs/bm25.trec.gz` -> `bm25`."""
-    if path == "-":
-        return "stdin"
-    name = Path(path).name.removesuffix(".gz")
-    for suffix in _RUN_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name

@@ -31,9 +31,9 @@ def export(
     queries missing from (or foreign to) the split.
     """
     from cli.common import input_run, say
-    from cli.evaluate import run_stem
     from rankers.errors import RankError
     from rankers.export import FORMATS, check_submission, check_tag, write_submission
+    from rankers.io import run_stem
 
     if fmt not in FORMATS:
         raise RankError(f"--format {fmt}: choose from {', '.join(FORMATS)}")

@@ -134,6 +134,50 @@ def format_of(path: str | Path | None, explicit: str | None = None) -> str:
     return "trec"
 
 
+RUN_SUFFIXES = (".jsonl", ".json", ".ndjson", ".trec", ".run", ".tsv", ".txt")
+
+
+def run_stem(path: str | Path) -> str:
+    """A run's name from its file: `runs/bm25.trec.gz` -> `bm25`; stdin is `stdin`."""
+    if str(path) == STDIO:
+        return "stdin"
+    name = Path(path).name.removesuffix(".gz")
+    for suffix in RUN_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def named_runs(args: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, source) per run argument: NAME=FILE, else the file stem; runs with the same stem get their folder
+    as a prefix (`a/bm25`, `b/bm25`). An argument that is an existing file is a file even with an `=` in it."""
+    args = list(args)
+    if args.count(STDIO) > 1:
+        raise RankError("stdin (-) can be read once only")
+    pairs: list[tuple[str | None, str]] = []
+    for a in args:
+        if a != STDIO and not Path(a).exists() and "=" in a:
+            name, _, path = a.partition("=")
+            if not name:
+                raise RankError(f"{a}: empty run name before '='")
+            pairs.append((name, path))
+        else:
+            pairs.append((None, a))
+    stems = [run_stem(p) for _, p in pairs]
+    out = []
+    for (name, path), stem in zip(pairs, stems, strict=True):
+        if name is None:
+            name = stem
+            if stems.count(stem) > 1 and path != STDIO:
+                name = f"{Path(path).resolve().parent.name}/{stem}"
+        out.append((name, path))
+    names = [n for n, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise RankError(f"two runs are both named {dup[0]!r}: name them with NAME=FILE")
+    return out
+
+
 def read_run(source: str | Path = STDIO) -> Iterator[Ranking]:
     """Rankings from a JSONL stream, a TREC run or an MS MARCO run; the format is detected from content."""
     if str(source) != STDIO and not Path(source).exists():

@@ -369,6 +369,33 @@ def test_cli_eval_compares_named_files_with_sidecar_cost_into_markdown(scifact, 
     ]
 
 
+def test_runs_are_named_by_name_equals_file_else_by_stem_and_folder(tmp_path):
+    from rankers.io import named_runs, run_stem
+
+    assert (
+        run_stem("runs/bm25.trec.gz") == "bm25" and run_stem("-") == "stdin" and run_stem(".trec") == ".trec"
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    odd = tmp_path / "x=y.trec"
+    odd.write_text("")
+    a, b = str(tmp_path / "a" / "bm25.trec"), str(tmp_path / "b" / "bm25.jsonl")
+    assert named_runs([a, b, f"llm={a}", str(odd), "-"]) == [
+        ("a/bm25", a),
+        ("b/bm25", b),
+        ("llm", a),
+        ("x=y", str(odd)),
+        ("stdin", "-"),
+    ]
+    for args, msg in [
+        (["-", "-"], "read once"),
+        ([f"={a}"], "empty run name"),
+        ([f"x={a}", f"x={b}"], "both named 'x'"),
+    ]:
+        with pytest.raises(RankError, match=msg):
+            named_runs(args)
+
+
 def test_cli_eval_malformed_run_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.trec"
     bad.write_text("1 Q0 d1 1 2.0 x\n1 Q0 d2 2 1.0 x\n1 Q0 d3 three 0.5 x\n")
