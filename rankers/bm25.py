@@ -28,6 +28,7 @@ from typing import Any
 
 from rankers.data.base import Dataset
 from rankers.errors import RankError
+from rankers.io import check_target
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -140,7 +141,7 @@ def build_index(
     if threads < 1:
         raise RankError(f"--threads {threads}: must be at least 1")
     target = Path(index_dir).absolute()
-    _check_target(target, force)
+    check_target(target, force, _is_index, "index")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target)
     tmp = Path(
@@ -177,19 +178,8 @@ def build_index(
     return meta
 
 
-def _check_target(target: Path, force: bool) -> None:
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise RankError(f"--index {target}: is a file, expected a folder for the index")
-    if not any(target.iterdir()):
-        return
-    is_index = (target / META).is_file() or any(target.glob("segments_*"))
-    if not is_index:
-        # --force replaces an index, never an unrelated folder someone pointed us at by mistake.
-        raise RankError(f"--index {target}: exists and is not an index; refusing to replace it")
-    if not force:
-        raise RankError(f"--index {target}: an index is already there (pass --force to replace it)")
+def _is_index(folder: Path) -> bool:
+    return (folder / META).is_file() or any(folder.glob("segments_*"))
 
 
 def _remove_stale_builds(target: Path) -> None:

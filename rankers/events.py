@@ -25,6 +25,7 @@ from typing import Any
 
 from rankers.data.base import Dataset, Document, Qrels
 from rankers.errors import InputError, RankError
+from rankers.io import check_target
 from rankers.run import Query
 
 MANIFEST = "events.json"
@@ -144,7 +145,7 @@ def build_store(
     if lead_words < 0:
         raise RankError(f"--lead-words {lead_words}: must be 0 (whole text) or more")
     target = Path(store_dir).absolute()
-    _check_target(target, force)
+    check_target(target, force, lambda folder: (folder / MANIFEST).is_file(), "event store")
     events, empty = [], 0
     for e in read_events(source, lead_words):
         if not e.contents.strip():
@@ -200,20 +201,6 @@ def build_store(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
-
-
-def _check_target(target: Path, force: bool) -> None:
-    if not target.exists():
-        return
-    if not target.is_dir():
-        raise RankError(f"--index {target}: is a file, expected a folder for the event store")
-    if not any(target.iterdir()):
-        return
-    if not (target / MANIFEST).is_file():
-        # --force replaces a store, never an unrelated folder given by mistake.
-        raise RankError(f"--index {target}: exists and is not an event store; refusing to replace it")
-    if not force:
-        raise RankError(f"--index {target}: an event store is already there (pass --force to replace it)")
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -94,6 +94,23 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_target(target: Path, force: bool, is_ours: Callable[[Path], bool], what: str) -> None:
+    """May a build go to `target`? Yes if it is missing or an empty folder, or one of ours (`is_ours`) with
+    `force`; `what` names the thing built ("index", "event store") in the one-line refusals."""
+    if not target.exists():
+        return
+    a = "an" if what[:1] in "aeiou" else "a"
+    if not target.is_dir():
+        raise RankError(f"--index {target}: is a file, expected a folder for the {what}")
+    if not any(target.iterdir()):
+        return
+    if not is_ours(target):
+        # --force replaces our own output, never an unrelated folder someone pointed us at by mistake.
+        raise RankError(f"--index {target}: exists and is not {a} {what}; refusing to replace it")
+    if not force:
+        raise RankError(f"--index {target}: {a} {what} is already there (pass --force to replace it)")
 
 
 def _read_umask() -> int:

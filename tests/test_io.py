@@ -104,3 +104,29 @@ def test_atomic_write_gives_plain_file_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_check_target_refuses_files_foreign_folders_and_ours_without_force(tmp_path):
+    from rankers.errors import RankError
+    from rankers.io import check_target
+
+    def ours(folder):
+        return (folder / "ours.json").is_file()
+
+    target = tmp_path / "idx"
+    check_target(target, False, ours, "index")  # missing
+    target.mkdir()
+    check_target(target, False, ours, "index")  # empty
+    (target / "notes.txt").write_text("x")
+    with pytest.raises(
+        RankError, match=r"^--index .*idx: exists and is not an index; refusing to replace it$"
+    ):
+        check_target(target, True, ours, "index")
+    (target / "ours.json").write_text("{}")
+    with pytest.raises(
+        RankError, match=r"idx: an event store is already there \(pass --force to replace it\)$"
+    ):
+        check_target(target, False, ours, "event store")
+    check_target(target, True, ours, "event store")
+    with pytest.raises(RankError, match="notes.txt: is a file, expected a folder for the index$"):
+        check_target(target / "notes.txt", True, ours, "index")
