@@ -28,7 +28,7 @@ from typing import Any
 
 from rankers.data.base import Dataset
 from rankers.errors import RankError
-from rankers.io import check_target
+from rankers.io import check_target, swap_dir
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -171,7 +171,7 @@ def build_index(
         from rankers.io import write_json
 
         write_json(tmp / META, meta)
-        _swap_into_place(tmp, target)
+        swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -201,21 +201,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    old.rmdir()
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_lucene(

@@ -14,7 +14,6 @@ complete. Only one shard of texts is in memory at a time, and the vectors only o
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -27,7 +26,7 @@ import numpy as np
 
 from rankers.chunking import AGGREGATIONS, aggregate, check_chunking, chunk_texts
 from rankers.errors import RankError
-from rankers.io import atomic_write, write_json
+from rankers.io import atomic_write, swap_dir, write_json
 from rankers.run import Candidate, Ranking
 
 FORMAT = "rank-dense-index"
@@ -407,21 +406,11 @@ def _assemble(
             f.writelines(d + "\n" for d in docids)
         np.save(tmp / STARTS, starts)
         write_json(tmp / MANIFEST, manifest)  # written last: its presence marks a complete index
-        _swap(tmp, index_dir)
+        swap_dir(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
-
-
-def _swap(new: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 class _progress:

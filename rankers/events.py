@@ -13,7 +13,6 @@ The store is built in a temporary folder and renamed into place, so a failed bui
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any
 
 from rankers.data.base import Dataset, Document, Qrels
 from rankers.errors import InputError, RankError
-from rankers.io import check_target
+from rankers.io import check_target, swap_dir
 from rankers.run import Query
 
 MANIFEST = "events.json"
@@ -196,25 +195,11 @@ def build_store(
         # mkdtemp and atomic writes make private files; a store should be as readable as any folder the user makes.
         for p in (tmp, tmp / MANIFEST, tmp / TABLE):
             p.chmod((0o777 if p.is_dir() else 0o666) & ~UMASK)
-        _swap_into_place(tmp, target)
+        swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
-
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if not target.exists():
-        os.replace(tmp, target)
-        return
-    old = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, old)
-    try:
-        os.replace(tmp, target)
-    except BaseException:
-        os.replace(old, target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- reading a store

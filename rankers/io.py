@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -94,6 +95,27 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def swap_dir(new: str | Path, target: str | Path) -> None:
+    """Rename a finished folder over `target`; the old one is removed only once the new one is in place.
+
+    A failure between the two renames puts the old folder back, so `target` is always whole, old or new.
+    """
+    new, target = Path(new), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    old.rmdir()  # a fresh unique name; os.replace needs it free
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check_target(target: Path, force: bool, is_ours: Callable[[Path], bool], what: str) -> None:

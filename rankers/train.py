@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rankers.errors import RankError
+from rankers.io import swap_dir
 from rankers.run import Query, Ranking
 from rankers.synth.pairs import Pair
 
@@ -108,17 +109,6 @@ def _seed_all(seed: int) -> None:
 
 def _tokenize(model: Any, texts: list[str]) -> Any:
     return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
-
-
-def _swap_into_place(tmp: Path, output: Path) -> None:
-    """Rename a finished folder over `output`; the old one is removed only after the new one is in place."""
-    old = None
-    if output.exists():
-        old = output.with_name(f".{output.name}.old-{os.getpid()}")
-        os.replace(output, old)
-    os.replace(tmp, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def train_dense(
@@ -219,7 +209,7 @@ def train_dense(
         json.dump({"settings": settings, "pairs": len(pairs), "hard_negatives": report.hard_negatives,
                    "steps_per_epoch": per_epoch, "losses": report.losses, "wall_s": report.wall_s,
                    "resumed_from_epoch": report.resumed_from_epoch}, f, indent=1)  # fmt: skip
-    _swap_into_place(tmp, output)
+    swap_dir(tmp, output)
     shutil.rmtree(ckpt, ignore_errors=True)
     return report
 
@@ -241,4 +231,4 @@ def _save_checkpoint(
     torch.save({"fingerprint": fp, "epoch": epoch, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(), "losses": list(losses)},
                tmp / "state.pt")  # fmt: skip
-    _swap_into_place(tmp, ckpt)
+    swap_dir(tmp, ckpt)

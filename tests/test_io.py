@@ -2,6 +2,7 @@ import gzip
 import io
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 
@@ -104,6 +105,31 @@ def test_atomic_write_gives_plain_file_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_swap_dir_replaces_a_folder_whole_and_restores_it_when_the_rename_fails(tmp_path, monkeypatch):
+    from rankers import io as rio
+
+    target, new = tmp_path / "index", tmp_path / ".index.build"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    new.mkdir()
+    (new / "new.txt").write_text("new")
+    real = rio.os.replace
+
+    def failing(src, dst):
+        if Path(src) == new:
+            raise OSError("disk gone")
+        return real(src, dst)
+
+    monkeypatch.setattr(rio.os, "replace", failing)
+    with pytest.raises(OSError):
+        rio.swap_dir(new, target)
+    assert [p.name for p in target.iterdir()] == ["old.txt"]
+    monkeypatch.setattr(rio.os, "replace", real)
+    rio.swap_dir(new, target)
+    assert [p.name for p in target.iterdir()] == ["new.txt"] and not new.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]  # no old copy left behind
 
 
 def test_check_target_refuses_files_foreign_folders_and_ours_without_force(tmp_path):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rankers.data.registry import REGISTRY, Entry, Remote, datasets_root, detect_layout
 from rankers.errors import RankError
+from rankers.io import swap_dir
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -152,7 +153,7 @@ def get_dataset(name: str, force: bool = False, source: Path | None = None, prog
                 )
                 _place(fetched, remote, build, move=True)
         folder = _check_layout(build, entry, name)
-        _install(folder, target)
+        swap_dir(folder, target)
     except BaseException:
         _rmtree(build)
         if not any(p.is_file() for p in staging.rglob("*")):
@@ -236,16 +237,6 @@ def _check_layout(build: Path, entry: Entry | None, name: str) -> Path:
             f"(found {reader.layout if reader else 'none'}; files: {', '.join(found) or 'none'})"
         )
     return folder
-
-
-def _install(folder: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.with_name(f".{target.name}.old")
-    _rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(folder, target)
-    _rmtree(old)
 
 
 def _rmtree(path: Path) -> None:
