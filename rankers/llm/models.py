@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rankers.errors import RankError
+from rankers.io import UMASK, atomic_write
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,11 @@ def _assembled(model: GgufModel, directory: Path) -> Path:
                 f"model {model.name}: the parts concatenate to sha256 {h.hexdigest()}, expected {model.sha256}; "
                 f"reinstall them: {model.install_hint()}"
             )
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp's 0600 would hide the model from other users
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    stamp.write_text(model.sha256 + "\n")
+    with atomic_write(stamp) as f:
+        f.write(model.sha256 + "\n")
     return target
