@@ -159,6 +159,9 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     log = work / "server.log"
     with llama_server(args.model, n_ctx=args.n_ctx, threads=args.threads, log=log) as base_url:
+        # A query outside the measured ones: a warm-up on a measured prompt would leave its prefix in the
+        # server's KV cache and make that query nearly free.
+        warm_up(base_url, base100[-1] if len(qids) > args.queries_100 else None, args.n_ctx)
         for name, depth, kind, make in configs:
             if name in skip:
                 continue
@@ -168,10 +171,31 @@ def main() -> None:
             res["before"], res["after"] = ndcg10(rankings, qrels), ndcg10(res.pop("rankings"), qrels)
             res["queries"], res["depth"], res["backend"] = len(rankings), depth, kind
             res["load"] = os.getloadavg()[0]  # the 1-minute load when the configuration ended
+            res["command"] = " ".join(sys.argv[1:])  # rows of several runs can share one table (--merge)
             rows[name] = res
             saved.write_text(json.dumps(rows, indent=2))
             write_report(rows, args, Path(args.out))
     print(Path(args.out).read_text())
+
+
+def warm_up(base_url: str, ranking: Ranking | None, n_ctx: int) -> None:
+    """One untimed long call first: the server's first answers after a start ran up to 2.5x slower here (weights
+    paged in, buffers grown), which would have been charged to whichever configuration came first."""
+    from rankers.llm import get_backend
+    from rankers.rerank import ListwiseReranker
+
+    if ranking is None:
+        print("warm-up skipped: every query is measured at top-100", file=sys.stderr, flush=True)
+        return
+    t = time.perf_counter()
+    backend = get_backend("openai:local", cache=False, base_url=base_url, context_length=n_ctx)
+    try:
+        ListwiseReranker(backend, "full", 100, max_passage_tokens=32, answer_top=5).rerank(
+            copy([ranking], 100)[0]
+        )
+    finally:
+        backend.close()
+    print(f"warm-up call: {time.perf_counter() - t:.1f} s (not counted)", file=sys.stderr, flush=True)
 
 
 def write_report(rows: dict, args, out: Path) -> None:
@@ -183,8 +207,13 @@ def write_report(rows: dict, args, out: Path) -> None:
         f"n_ctx {args.n_ctx}. Listwise: `python -m llama_cpp.server` through the `openai:` backend, RankGPT "
         f"prompt, passages cut to {args.max_passage_tokens} tokens of the model's tokenizer. Pointwise: "
         "`llamacpp:` backend (next-token logits of Yes/No). First N scifact test queries in file order, "
-        "BM25 (k1 0.9, b 0.4) candidates. Produced by `make bench-rerank` (bench/rerank.py); this table by "
-        f"`python bench/rerank.py {' '.join(a for a in sys.argv[1:] if a != '--report-only')}`.",
+        "BM25 (k1 0.9, b 0.4) candidates. Produced by `make bench-rerank` (bench/rerank.py); the rows by:",
+        "",
+        *[
+            f"- {', '.join(n for n, r in rows.items() if r.get('command', '?') == cmd)}: "
+            + (f"`python bench/rerank.py {cmd}`" if cmd != "?" else "an earlier run (command not recorded)")
+            for cmd in dict.fromkeys(r.get("command", "?") for r in rows.values())
+        ],
         "",
         "| config | queries | nDCG@10 before | after | calls/q | prompt tok/q | completion tok/q | wall/q (s) "
         "| repairs | cached rerun wall | cached calls | load |",
