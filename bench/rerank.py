@@ -235,6 +235,8 @@ def write_report(rows: dict, args, out: Path) -> None:
         "above 2 means other work shared the CPU). Compare rows with each other, not with figures from another run. "
         "`answerK` rows ask the model for its best K ids only (`--answer-top K`); the rest keep the BM25 order.",
         "",
+        *[f"- {n}: {r['note']}" for n, r in rows.items() if r.get("note")],
+        "",
         "## Full vs sliding (same queries, same candidates)",
         "",
     ]
@@ -244,8 +246,18 @@ def write_report(rows: dict, args, out: Path) -> None:
             ((n, r) for n, r in rows.items() if r["depth"] == depth and "sliding" in n and "answer" not in n),
             (None, None),
         )
-        for f_name, f in rows.items():
-            if s is None or f["depth"] != depth or f_name == s_name or "pointwise" in f_name:
+        # Each full-ranking row against the plain sliding window, and an --answer-top one also against the
+        # sliding window that was given the same shortcut.
+        s_short = next(
+            ((n, r) for n, r in rows.items() if r["depth"] == depth and "sliding" in n and "answer" in n),
+            None,
+        )
+        pairs = [
+            (f_name, f, s_name, s) for f_name, f in rows.items() if "full" in f_name and f["depth"] == depth
+        ]
+        pairs += [(f_name, f, *s_short) for f_name, f, _, _ in pairs if "answer" in f_name and s_short]
+        for f_name, f, s_name, s in pairs:
+            if s is None:
                 continue
             lines.append(
                 f"- {f_name} / {s_name}: prompt tokens {f['first']['prompt_tokens'] / s['first']['prompt_tokens']:.2f}x "
