@@ -28,7 +28,7 @@ from typing import Any
 
 from rankers.data.base import Dataset
 from rankers.errors import RankError
-from rankers.io import check_target, swap_dir
+from rankers.io import UMASK, check_target, swap_dir, write_json
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -148,8 +148,6 @@ def build_index(
         tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
     )
     # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
-    from rankers.io import UMASK
-
     tmp.chmod(0o777 & ~UMASK)
     try:
         start = time.perf_counter()
@@ -168,8 +166,6 @@ def build_index(
             "built": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - start, 2),
         }
-        from rankers.io import write_json
-
         write_json(tmp / META, meta)
         swap_dir(tmp, target)
     except BaseException:

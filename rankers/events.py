@@ -24,7 +24,7 @@ from typing import Any
 
 from rankers.data.base import Dataset, Document, Qrels
 from rankers.errors import InputError, RankError
-from rankers.io import check_target, swap_dir
+from rankers.io import UMASK, check_target, read_jsonl, swap_dir, write_json
 from rankers.run import Query
 
 MANIFEST = "events.json"
@@ -84,7 +84,6 @@ def read_events(source: str | Path, lead_words: int = DEFAULT_LEAD_WORDS) -> Ite
 
 def _read_jsonl_events(path: Path, lead_words: int) -> Iterator[Event]:
     from rankers.dates import parse_date
-    from rankers.io import read_jsonl
 
     seen: set[str] = set()
     for n, obj in read_jsonl(path):
@@ -139,7 +138,6 @@ def build_store(
     import polars as pl
 
     from rankers.bm25 import build_index
-    from rankers.io import write_json
 
     if lead_words < 0:
         raise RankError(f"--lead-words {lead_words}: must be 0 (whole text) or more")
@@ -163,8 +161,6 @@ def build_store(
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", suffix=".part", dir=target.parent))
-    from rankers.io import UMASK
-
     try:
         build_index(_EventCollection(events, Path(source)), tmp / LUCENE, language=language, threads=threads)
         table = pl.DataFrame(
