@@ -28,6 +28,7 @@ from rankers.synth import (
     roundtrip,
     select_documents,
     synthesize,
+    write_pairs,
 )
 from rankers.synth.prompt import build_messages, clean, rejection, truncate, units
 
@@ -477,25 +478,18 @@ def test_end_to_end_smollm2_synth_filter_train(tiny_index, tmp_path, monkeypatch
     assert f"{len(kept)} of {len(rows)} pairs kept" in out
     assert {p.qid for p in kept} <= {p.qid for p in rows}
 
+    # What SmolLM2 writes decides whether BM25 finds other documents for it (with the native llama.cpp build it
+    # found none), so one hand-written pair whose query also matches d4 makes sure mining has work to do.
+    train_pairs = tmp_path / "train.jsonl"
+    extra = Pair("hand-1", "sunlight and the moon pull on the oceans", "d5", " ".join(DOCS["d5"]), {})
+    write_pairs(train_pairs, [*rows, extra])
     model = tmp_path / "model"
-    code, out = rank("train", "dense", "--pairs", str(pairs), "--model", "minilm", "--output", str(model),
+    code, out = rank("train", "dense", "--pairs", str(train_pairs), "--model", "minilm", "--output", str(model),
                      "--epochs", "1", "--batch-size", "4", "--max-seq-length", "48",
                      "--hard-negatives", "bm25", "--index", str(idx))  # fmt: skip
     assert code == 0, out
     log = json.loads((model / "rank_training.json").read_text())
-    # How many pairs BM25 can give a negative depends on what the small model wrote (and on the llama.cpp
-    # build): count them here with the index itself, and the trainer must have found exactly those.
-    from rankers.bm25 import Bm25Searcher
-    from rankers.run import Query, Ranking
-
-    positives: dict[str, set[str]] = {}
-    for p in rows:
-        positives.setdefault(p.query, set()).add(p.docid)
-    with Bm25Searcher(idx) as s:
-        hits = list(s.search([Ranking(Query(p.qid, p.query)) for p in rows], hits=20))
-    query_of = {p.qid: p.query for p in rows}
-    expected = sum(any(c.docid not in positives[query_of[r.qid]] for c in r.candidates) for r in hits)
-    assert log["hard_negatives"] == expected and log["pairs"] == len(rows)
+    assert log["hard_negatives"] >= 1 and log["pairs"] == len(rows) + 1
     assert len(log["losses"]) == sum(log["steps_per_epoch"]) >= 1
     from sentence_transformers import SentenceTransformer
 
