@@ -48,9 +48,11 @@ def _count(path: Path) -> int:
     return sum(1 for _ in path.open(encoding="utf-8")) - 1
 
 
-def rank(*args: str, log: list[str]) -> float:
-    """Run one `rank` command, keep it for the report, return its wall time."""
+def rank(*args: str, log: list[str], run: bool = True) -> float:
+    """Keep one `rank` command for the report and run it (unless its output is already there); its wall time."""
     log.append("rank " + " ".join(args))
+    if not run:
+        return 0.0
     print("$ " + log[-1], file=sys.stderr, flush=True)
     t = time.perf_counter()
     subprocess.run([RANK, *args], check=True)
@@ -73,49 +75,37 @@ def main() -> None:
     data = args.work / f"lecard-t2-q{args.queries}"
     n_q, n_docs = subset(args.dataset, args.queries, data)
     metrics, saved = args.work / f"q{args.queries}-metrics.json", args.work / f"q{args.queries}-commands.json"
+    bm25 = args.work / f"q{args.queries}-bm25"
+    dense = args.work / f"q{args.queries}-{args.model}-{args.max_length}"
+    timing = args.work / f"{dense.name}.encode.json"  # seconds, and the 1-minute load as encoding ended
     if args.report_only:
-        done = json.loads(saved.read_text())
-        encode = (done["encode_s"], done.get("encode_load"))
-        write_report(args, n_q, n_docs, encode, json.loads(metrics.read_text()), done["commands"])
+        encode = tuple(json.loads(timing.read_text())) if timing.is_file() else (None, None)
+        write_report(
+            args, n_q, n_docs, encode, json.loads(metrics.read_text()), json.loads(saved.read_text())
+        )
         print(args.out.read_text())
         return
-    bm25, dense = (
-        args.work / f"q{args.queries}-bm25",
-        args.work / f"q{args.queries}-{args.model}-{args.max_length}",
-    )
     runs = args.work / f"q{args.queries}-runs"
     runs.mkdir(parents=True, exist_ok=True)
     cmds: list[str] = []
     d = str(data)
-    if not (bm25 / "rank-index.json").is_file():
-        rank("index", "bm25", "-d", d, "-i", str(bm25), "--language", "zh", "--force", log=cmds)
-    timing = args.work / f"{dense.name}.encode.json"  # seconds, and the 1-minute load as encoding ended
-    if not (dense / "manifest.json").is_file():
-        encode_s = rank("index", "dense", "-d", d, "-i", str(dense), "--model", args.model,
-                        "--max-length", str(args.max_length), "--batch-size", str(args.batch_size), log=cmds)  # fmt: skip
+    rank("index", "bm25", "-d", d, "-i", str(bm25), "--language", "zh", "--force", log=cmds,
+         run=not (bm25 / "rank-index.json").is_file())  # fmt: skip
+    built = not (dense / "manifest.json").is_file()
+    encode_s = rank("index", "dense", "-d", d, "-i", str(dense), "--model", args.model,
+                    "--max-length", str(args.max_length), "--batch-size", str(args.batch_size), log=cmds,
+                    run=built)  # fmt: skip
+    if built:
         timing.write_text(json.dumps([encode_s, os.getloadavg()[0]]))
     encode = tuple(json.loads(timing.read_text())) if timing.is_file() else (None, None)
     rank("retrieve", "-d", d, "-i", str(bm25), "--bm25", "-k", "100", "-o", str(runs / "bm25.trec"), log=cmds)
-    rank(
-        "retrieve",
-        "-d",
-        d,
-        "-i",
-        str(dense),
-        "--dense",
-        "-k",
-        "100",
-        "-o",
-        str(runs / "dense.trec"),
-        log=cmds,
-    )
+    rank("retrieve", "-d", d, "-i", str(dense), "--dense", "-k", "100", "-o", str(runs / "dense.trec"),
+         log=cmds)  # fmt: skip
     rank("retrieve", "-d", d, "-i", str(bm25), "--bm25", "--dense", "--dense-index", str(dense),
          "--fusion", "rrf", "-k", "100", "-o", str(runs / "rrf.trec"), log=cmds)  # fmt: skip
     rank("eval", str(runs / "bm25.trec"), str(runs / "dense.trec"), str(runs / "rrf.trec"), "-d", d,
          "-m", "ndcg@10,ndcg@30,mrr@10,recall@100", "-f", "json", "-o", str(metrics), log=cmds)  # fmt: skip
-    saved.write_text(
-        json.dumps({"encode_s": encode[0], "encode_load": encode[1], "commands": cmds}, indent=1)
-    )
+    saved.write_text(json.dumps(cmds, indent=1))
     write_report(args, n_q, n_docs, encode, json.loads(metrics.read_text()), cmds)
     print(args.out.read_text())
 

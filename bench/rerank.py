@@ -161,7 +161,7 @@ def main() -> None:
     with llama_server(args.model, n_ctx=args.n_ctx, threads=args.threads, log=log) as base_url:
         # A query outside the measured ones: a warm-up on a measured prompt would leave its prefix in the
         # server's KV cache and make that query nearly free.
-        warm_up(base_url, base100[-1] if len(qids) > args.queries_100 else None, args.n_ctx)
+        warm_up(base_url, base100[-1] if len(qids) > args.queries_100 else None, args)
         for name, depth, kind, make in configs:
             if name in skip:
                 continue
@@ -178,7 +178,7 @@ def main() -> None:
     print(Path(args.out).read_text())
 
 
-def warm_up(base_url: str, ranking: Ranking | None, n_ctx: int) -> None:
+def warm_up(base_url: str, ranking: Ranking | None, args) -> None:
     """One untimed long call first: the server's first answers after a start ran up to 2.5x slower here (weights
     paged in, buffers grown), which would have been charged to whichever configuration came first."""
     from rankers.llm import get_backend
@@ -188,11 +188,11 @@ def warm_up(base_url: str, ranking: Ranking | None, n_ctx: int) -> None:
         print("warm-up skipped: every query is measured at top-100", file=sys.stderr, flush=True)
         return
     t = time.perf_counter()
-    backend = get_backend("openai:local", cache=False, base_url=base_url, context_length=n_ctx)
+    backend = get_backend("openai:local", cache=False, base_url=base_url, context_length=args.n_ctx)
     try:
-        ListwiseReranker(backend, "full", 100, max_passage_tokens=32, answer_top=5).rerank(
-            copy([ranking], 100)[0]
-        )
+        ListwiseReranker(
+            backend, "full", 100, max_passage_tokens=args.max_passage_tokens, answer_top=5
+        ).rerank(copy([ranking], 100)[0])
     finally:
         backend.close()
     print(f"warm-up call: {time.perf_counter() - t:.1f} s (not counted)", file=sys.stderr, flush=True)
