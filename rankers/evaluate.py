@@ -285,10 +285,13 @@ class RunScores:
 
 def _as_rankings(run: Iterable[Ranking] | Mapping[str, Mapping[str, float]]) -> Iterable[Ranking]:
     if isinstance(run, Mapping):
-        from rankers.run import Candidate, Query
+        from rankers.run import Candidate, Query, trec_order
 
         return [
-            Ranking(Query(str(q), ""), [Candidate(str(d), float(s)) for d, s in docs.items()]).sorted()
+            Ranking(
+                Query(str(q), ""),
+                [Candidate(d, s) for d, s in trec_order((str(d), float(s)) for d, s in docs.items())],
+            )
             for q, docs in run.items()
         ]
     return run

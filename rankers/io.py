@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rankers.errors import InputError, RankError
-from rankers.run import Candidate, Query, Ranking, strictly_decreasing
+from rankers.run import Candidate, Query, Ranking, strictly_decreasing, trec_order
 
 STDIO = "-"
 FORMATS = ("jsonl", "trec", "msmarco")
@@ -262,7 +263,10 @@ def _read_jsonl_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Ite
 
 
 def _read_columns_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Iterator[Ranking]:
-    """TREC (`qid Q0 docid rank score tag`) or MS MARCO (`qid pid rank`); a query's lines may be scattered."""
+    """TREC (`qid Q0 docid rank score tag`) or MS MARCO (`qid pid rank`); a query's lines may be scattered.
+
+    A TREC run is ranked as trec_eval ranks it (`rankers.run.trec_order`); an MS MARCO run by its rank column.
+    """
     groups: dict[str, list[tuple[float, int, str]]] = {}
     seen: dict[str, set[str]] = {}
     kind = None
@@ -292,13 +296,20 @@ def _read_columns_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> I
                 score = float(cols[3]) if len(cols) == 4 else -float(rank)
         except ValueError:
             raise InputError(source, n, "rank must be an integer and score a number") from None
+        if math.isnan(score):
+            raise InputError(source, n, "score is NaN: a ranking needs comparable scores")
         if docid in seen.setdefault(qid, set()):
             raise InputError(source, n, f"docid {docid} appears twice for query {qid}")
         seen[qid].add(docid)
         groups.setdefault(qid, []).append((score, rank, docid))
     for qid, rows in groups.items():
-        rows.sort(key=lambda r: (-r[0], r[1]))
-        yield Ranking(Query(qid=qid, text=""), [Candidate(docid=d, score=s) for s, _, d in rows])
+        if kind == "trec":
+            # trec_eval's order, not the rank column's: what a leaderboard scoring this file would see.
+            ranked = trec_order((d, s) for s, _, d in rows)
+        else:
+            # MS MARCO's evaluation reads the rank column.
+            ranked = [(d, s) for s, _, d in sorted(rows, key=lambda r: r[1])]
+        yield Ranking(Query(qid=qid, text=""), [Candidate(docid=d, score=s) for d, s in ranked])
 
 
 def write_run(

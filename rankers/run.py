@@ -8,6 +8,7 @@ whole run in memory unless a stage truly needs it (fusion, evaluation).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,18 +90,64 @@ class Ranking:
 def strictly_decreasing(scores: list[float]) -> list[float]:
     """Scores with ties nudged down, so that no tool's tie-break can reorder the list.
 
-    trec_eval sorts by score and breaks ties by docid; a list whose order came from a reranker or from
-    Lucene's internal docids would be silently reordered. The order given is the ranking: each score is
-    made smaller than the one before it by the smallest step that survives a round trip through text.
+    trec_eval reads scores into single-precision floats, sorts by them and breaks ties by docid (descending):
+    a list whose order came from a reranker, from fusion or from Lucene's internal docids would be silently
+    reordered. So every score must be strictly below the one before it *as a float32*: a score that is not
+    becomes the largest float32 below its predecessor, written with the fewest digits that read back to it.
+    Scores already in order are kept exactly.
     """
     out: list[float] = []
     prev = math.inf
     for s in scores:
-        if not s < prev:
-            step = max(abs(prev), 1.0) * 1e-9
-            s = prev - step
+        s32 = float32(s)
+        if not s32 < prev:
+            if prev == -math.inf:
+                # Nothing lies below -inf: the order can only be kept by ranks.
+                return by_rank(len(scores))
+            s32 = _below_f32(prev)
+            s = _shortest_f32(s32)
         out.append(s)
-        prev = s
+        prev = s32
+    return out
+
+
+def float32(x: float) -> float:
+    """`x` as trec_eval holds it: rounded to single precision (beyond its range: infinite)."""
+    try:
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
+def _below_f32(x: float) -> float:
+    """The largest float32 strictly below the float32 `x` (x > -inf)."""
+    if x == 0:
+        return -_F32_TINY
+    (bits,) = struct.unpack("<I", struct.pack("<f", x))
+    return struct.unpack("<f", struct.pack("<I", bits - 1 if x > 0 else bits + 1))[0]
+
+
+_F32_TINY = struct.unpack("<f", struct.pack("<I", 1))[0]
+
+
+def _shortest_f32(x: float) -> float:
+    """A float64 with the fewest significant digits that trec_eval's atof-then-float reads back as float32 `x`."""
+    for digits in range(6, 10):
+        y = float(f"{x:.{digits}g}")
+        if float32(y) == x:
+            return y
+    return x
+
+
+def trec_order(rows: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """(docid, score) pairs in trec_eval's order: score as float32 descending, then docid descending.
+
+    This is how trec_eval (and pytrec_eval) rank a run file; lists that `rank` writes are already in this
+    order (see `strictly_decreasing`), and foreign files with ties or rounded scores get the same order as
+    trec_eval gives them, whatever the rank column or line order says.
+    """
+    out = sorted(rows, key=lambda r: r[0], reverse=True)
+    out.sort(key=lambda r: float32(r[1]), reverse=True)
     return out
 
 
