@@ -24,6 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	CMAKE_BUILD_PARALLEL_LEVEL=2 \
 	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm]'
+	# rank_llm, the reference for the rank_gpt/rank_zephyr prompts: --no-deps, since it requires vLLM.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps rank-llm==0.25.7
 	touch $@
 
 # One pytest process per test file (tests/run_suite.py): a native crash stays in its file and is reported.

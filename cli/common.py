@@ -78,3 +78,18 @@ def query_source(dataset: str | None, split: str | None, topics: Path | None):
     if sys.stdin.isatty():
         raise RankError("no queries: pass --dataset or --topics, or pipe a run with queries in")
     return read_run(STDIO), None
+
+
+def refuse_unused(ctx: typer.Context, unused: dict[str, str]) -> None:
+    """Stop with one line when the user gave a flag that this invocation cannot use (param name -> why not).
+
+    A flag that is silently ignored makes a user believe a run was made with a setting it never had.
+    """
+    from rankers.errors import RankError
+
+    for name, why in unused.items():
+        # By name: typer may carry its own copy of click, whose ParameterSource is another enum.
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            param = next(p for p in ctx.command.params if p.name == name)
+            raise RankError(f"{param.opts[0]}: {why}")

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Dataset, Output, OutputFormat, Split, emit, input_run, say
+from cli.common import Dataset, Output, OutputFormat, Split, emit, input_run, refuse_unused, say
 
 MODES = ("sliding", "full", "pointwise")
 
 
 def rerank(
+    ctx: typer.Context,
     run: Annotated[
         Path | None, typer.Argument(help="Run to rerank (JSONL/TREC/MS MARCO); default: stdin.")
     ] = None,
@@ -38,9 +39,26 @@ def rerank(
     ] = 10,
     passes: Annotated[int, typer.Option("--passes", help="Sliding: bottom-to-top sweeps.")] = 1,
     max_passage_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-passage-tokens",
+            help="Cut each passage to N tokens of the model (0: uncut; default: the template's cut, else 300).",
+        ),
+    ] = None,
+    max_passage_words: Annotated[
+        int | None,
+        typer.Option(
+            "--max-passage-words",
+            help="Cut each passage to its first N whitespace-separated words, as rank_llm's max_length does.",
+        ),
+    ] = None,
+    reasoning_budget: Annotated[
         int,
-        typer.Option("--max-passage-tokens", help="Cut each passage to N tokens of the model (0: uncut)."),
-    ] = 300,
+        typer.Option(
+            "--reasoning-budget",
+            help="Listwise: answer tokens allowed beyond the ranking itself, for models that think first.",
+        ),
+    ] = 0,
     answer_top: Annotated[
         int | None,
         typer.Option(
@@ -114,6 +132,7 @@ def rerank(
         if value < least:
             raise RankError(f"{flag} {value}: must be at least {least}")
 
+    refuse_unused(ctx, _unused_flags(llm, mode, fallback_sliding))
     rankings = hydrate_from(input_run(run), dataset, split, index, depth=hits)
     backend = None
     if cross_encoder is not None:
@@ -136,10 +155,15 @@ def rerank(
             concurrency=concurrency or 4,
             context_length=context_length,
         )
-        cut = max_passage_tokens or None
         if mode == "pointwise":
             tpl = pointwise_template(template) if template else None
-            reranker = YesNoReranker(backend, hits=hits, max_passage_tokens=cut, template=tpl)
+            reranker = YesNoReranker(
+                backend,
+                hits=hits,
+                max_passage_tokens=max_passage_tokens,
+                template=tpl,
+                max_passage_words=max_passage_words,
+            )
         else:
             tpl = listwise_template(template) if template else None
             reranker = ListwiseReranker(
@@ -149,27 +173,62 @@ def rerank(
                 window_size,
                 stride,
                 passes,
-                cut,
+                max_passage_tokens,
                 fallback_sliding,
                 template=tpl,
                 answer_top=answer_top,
+                max_passage_words=max_passage_words,
+                reasoning_budget=reasoning_budget,
             )
         config = {
             "llm": llm,
             "model": backend.identity,
             "mode": mode,
             "hits": hits,
-            "max_passage_tokens": cut,
+            "max_passage": reranker.cut.describe(),
             "template": reranker.template.name,
         } | ({"window_size": window_size, "stride": stride, "passes": passes} if mode == "sliding" else {})
-        if answer_top is not None and mode != "pointwise":
+        if answer_top is not None:
             config["answer_top"] = answer_top
+        if reasoning_budget:
+            config["reasoning_budget"] = reasoning_budget
         n_flight = concurrency or backend.max_concurrency
     try:
         _run(rankings, reranker, n_flight, output, output_format, config)
     finally:
         if backend is not None:
             backend.close()
+
+
+_SLIDING = ("window_size", "stride", "passes")
+_LISTWISE = ("answer_top", "reasoning_budget", "fallback_sliding")
+_LLM = (
+    "max_passage_tokens",
+    "max_passage_words",
+    "template",
+    "context_length",
+    "concurrency",
+    "cache_dir",
+    "no_cache",
+)
+_HTTP = ("base_url", "api_key", "timeout", "retries")
+
+
+def _unused_flags(llm: str | None, mode: str, fallback_sliding: bool) -> dict[str, str]:
+    """The flags this combination of --llm/--cross-encoder and --mode cannot use, and why."""
+    if llm is None:
+        why = "an LLM option; --cross-encoder scores each passage with the cross-encoder"
+        return dict.fromkeys(("mode", *_SLIDING, *_LISTWISE, *_LLM, *_HTTP), why)
+    out: dict[str, str] = {}
+    if not llm.startswith("openai:"):
+        out |= dict.fromkeys(_HTTP, f"only for an openai: server, not {llm.partition(':')[0]}:")
+    if mode == "pointwise":
+        out |= dict.fromkeys((*_SLIDING, *_LISTWISE), "listwise only (--mode sliding or full), not pointwise")
+    elif mode == "full" and not fallback_sliding:
+        out |= dict.fromkeys(_SLIDING, "sliding window only; --mode full ranks all --hits in one call")
+    elif mode == "sliding":
+        out["fallback_sliding"] = "only with --mode full"
+    return out
 
 
 def _run(rankings, reranker, concurrency, output, output_format, config) -> None:
@@ -181,3 +240,9 @@ def _run(rankings, reranker, concurrency, output, output_format, config) -> None
     if output is not None and str(output) != "-":
         write_json(f"{output}.cost.json", {"config": config, "totals": totals.to_dict()})
     say(f"rerank: {n} queries; {totals.summary()}")
+    cut_short = totals.repairs.get("truncated", 0) + totals.repairs.get("unfinished_think", 0)
+    if cut_short:
+        say(
+            f"rerank: warning: {cut_short} answers ran out of tokens before the ranking was complete (their "
+            "windows kept the prior order for what was missing); a model that thinks first needs --reasoning-budget"
+        )

@@ -30,7 +30,8 @@ class JudgeBackend(Backend):
 
     def _chat(self, messages: list[Message], max_tokens, temperature, stop, seed) -> Completion:
         self.calls += 1
-        user = messages[-1]["content"]
+        # Passages are in the last user turn (single-turn prompts) or one per user turn (rank_llm's RankGPT).
+        user = "\n".join(m["content"] for m in messages if m["role"] == "user")
         passages = [(int(n), text) for n, text in _LINE.findall(user)]
         self.window_sizes.append(len(passages))
         self.max_tokens.append(max_tokens)

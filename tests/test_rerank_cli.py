@@ -117,11 +117,20 @@ def test_server_down_is_a_clear_error_and_the_key_is_never_printed(tmp_path):
         (["--llm", "openai:m", "--window-size", "10", "--stride", "20"], "--stride 20: must be between 1"),
         (["--llm", "openai:m", "--template", "nope"], "--template nope: no such file or built-in template"),
         (["--llm", "llamacpp:/no/such/model.gguf"], "no such model file"),
+        # Flags this invocation cannot use are refused, never silently ignored.
+        (["--llm", "llamacpp:/m.gguf", "--base-url", "http://127.0.0.1:9/v1"], "--base-url: only for an openai:"),
+        (["--llm", "openai:m", "--mode", "full", "--window-size", "10"], "--window-size: sliding window only"),
+        (["--llm", "openai:m", "--mode", "pointwise", "--answer-top", "3"], "--answer-top: listwise only"),
+        (["--llm", "openai:m", "--fallback-sliding"], "--fallback-sliding: only with --mode full"),
+        (["--cross-encoder", "x", "--template", "rank_gpt"], "--template: an LLM option"),
+        (["--llm", "openai:m", "--max-passage-words", "5", "--max-passage-tokens", "5"], "give one of them"),
     ],
 )
 def test_bad_flags(tmp_path, args, message):
     src = run_file(tmp_path / "in.jsonl")
-    p = rank("rerank", str(src), "--no-cache", "--base-url", "http://127.0.0.1:9/v1", *args)
+    if not args or args[1].startswith("openai:"):
+        args = [*args, "--base-url", "http://127.0.0.1:9/v1"]
+    p = rank("rerank", str(src), "--no-cache", *args)
     assert p.returncode == 2 and message in p.stderr, p.stderr
 
 

@@ -10,7 +10,17 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-REPAIRS = ("think", "lookalike", "bare_numbers", "out_of_range", "duplicate", "missing", "empty")
+REPAIRS = (
+    "think",
+    "unfinished_think",
+    "truncated",
+    "lookalike",
+    "bare_numbers",
+    "out_of_range",
+    "duplicate",
+    "missing",
+    "empty",
+)
 _BRACKETED = re.compile(r"\[\s*(\d+)\s*\]")
 _ANY_BRACKETED = re.compile(r"[\[［【〔]\s*(\d+)\s*[\]］】〕]")
 _BARE = re.compile(r"(?<![\d.])(\d+)(?![\d.])")
@@ -48,6 +58,11 @@ def parse_permutation(text: str, n: int, want: int | None = None) -> Parsed:
     if "</think>" in text:
         text = text.rsplit("</think>", 1)[1]
         repairs["think"] += 1
+    elif "<think>" in text:
+        # The answer ran out while the model was still reasoning: the numbers in it are its musings, not a
+        # ranking, so none is used (the prior order stands) and the case is counted.
+        text = ""
+        repairs["unfinished_think"] += 1
     text, mapped = normalize_digits(text.translate(_BRACKETS))
     if mapped:
         repairs["lookalike"] += mapped

@@ -9,7 +9,7 @@ from rankers.errors import RankError
 from rankers.llm.base import Backend, logsumexp
 from rankers.rerank.cost import Cost
 from rankers.rerank.listwise import Outcome
-from rankers.rerank.passages import prepare, require_texts
+from rankers.rerank.passages import prepare, require_texts, resolve_cut
 from rankers.rerank.templates import PointwiseTemplate, pointwise_template
 from rankers.run import Candidate, Ranking
 
@@ -32,19 +32,21 @@ class YesNoReranker:
         self,
         backend: Backend,
         hits: int = 100,
-        max_passage_tokens: int | None = 300,
+        max_passage_tokens: int | None = None,
         template: PointwiseTemplate | None = None,
+        max_passage_words: int | None = None,
     ):
         if hits < 1:
             raise RankError(f"--hits {hits}: must be at least 1")
-        self.backend, self.hits, self.max_passage_tokens = backend, hits, max_passage_tokens
+        self.backend, self.hits = backend, hits
+        self.cut = resolve_cut(max_passage_tokens, max_passage_words)
         self.template = template or pointwise_template()
 
     def rerank(self, r: Ranking) -> Outcome:
         t0 = time.perf_counter()
         head, tail = r.candidates[: self.hits], r.candidates[self.hits :]
         require_texts(r, self.hits)
-        passages = prepare(self.backend, [c.text or "" for c in head], self.max_passage_tokens)
+        passages = prepare(self.backend, [c.text or "" for c in head], self.cut)
         cost = Cost()
         words = self.template.yes + self.template.no
         scores = []

@@ -21,8 +21,19 @@ def fill(pattern: str, **values: object) -> str:
     )
 
 
+STYLES = ("rank", "rank_llm")
+
+
 @dataclass(slots=True)
 class ListwiseTemplate:
+    """A listwise prompt: single-turn (one user message) or multi-turn as rank_llm's RankGPT prompt.
+
+    `prefix_assistant` makes the prefix its own user turn answered by that assistant text; `passage_assistant`
+    makes every passage its own user turn answered by it (then the suffix is a last user turn). `style` says how
+    query and passages are prepared: `rank` (whitespace folded, look-alike `[n]` escaped) or `rank_llm` (exactly
+    as rank_llm 0.25.7: ftfy, cut by whitespace words, `[n]` -> `(n)` in query and passages).
+    """
+
     name: str
     system: str
     prefix: str
@@ -30,19 +41,38 @@ class ListwiseTemplate:
     separator: str
     suffix: str
     suffix_top: str = ""  # the instruction when only the best {top} are asked for (--answer-top)
+    prefix_assistant: str = ""
+    passage_assistant: str = ""
+    style: str = "rank"
+    # The passage cut this prompt was published with, used when no --max-passage-* flag is given.
+    max_passage_words: int | None = None
+    max_passage_tokens: int | None = None
 
     def messages(self, query: str, passages: list[str], top: int | None = None) -> list[Message]:
         n = len(passages)
-        body = self.separator.join(fill(self.passage, rank=i, text=p) for i, p in enumerate(passages, 1))
         if top is not None and top < n:
             if not self.suffix_top:
                 raise RankError(f"--answer-top: the template {self.name!r} has no 'suffix_top' instruction")
             suffix = fill(self.suffix_top, query=query, num=n, top=top)
         else:
             suffix = fill(self.suffix, query=query, num=n)
-        user = fill(self.prefix, query=query, num=n) + body + suffix
+        prefix = fill(self.prefix, query=query, num=n)
         out: list[Message] = [{"role": "system", "content": self.system}] if self.system else []
-        return out + [{"role": "user", "content": user}]
+        if self.prefix_assistant and prefix:
+            out += [
+                {"role": "user", "content": prefix},
+                {"role": "assistant", "content": fill(self.prefix_assistant, query=query, num=n)},
+            ]
+            prefix = ""
+        if self.passage_assistant:
+            for i, p in enumerate(passages, 1):
+                out += [
+                    {"role": "user", "content": fill(self.passage, rank=i, text=p)},
+                    {"role": "assistant", "content": fill(self.passage_assistant, rank=i)},
+                ]
+            return out + ([{"role": "user", "content": suffix}] if suffix else [])
+        body = self.separator.join(fill(self.passage, rank=i, text=p) for i, p in enumerate(passages, 1))
+        return out + [{"role": "user", "content": prefix + body + suffix}]
 
 
 @dataclass(slots=True)
@@ -84,16 +114,42 @@ def _fields(
     missing = [k for k in required if not isinstance(data.get(k), str)]
     if missing:
         raise RankError(f"{p}: missing text field(s) {', '.join(missing)}")
+    unknown = sorted(set(data) - set(required) - set(optional) - {"name"})
+    if unknown:
+        # A misspelt key would otherwise be ignored and the prompt silently differ from what was meant.
+        raise RankError(
+            f"{p}: unknown field(s) {', '.join(map(str, unknown))} (known: "
+            f"{', '.join(['name', *required, *optional])})"
+        )
     out = {k: data[k] for k in required} | {k: data.get(k, v) for k, v in optional.items()}
     out["name"] = str(data.get("name") or p.stem)
     return out
 
 
-def listwise_template(name_or_path: str | Path = "rankgpt") -> ListwiseTemplate:
+def listwise_template(name_or_path: str | Path = "rank") -> ListwiseTemplate:
     p, data = _load(name_or_path, TEMPLATE_DIR)
-    f = _fields(p, data, ("prefix", "passage", "suffix"), {"system": "", "separator": "\n", "suffix_top": ""})
+    optional = {
+        "system": "",
+        "separator": "\n",
+        "suffix_top": "",
+        "prefix_assistant": "",
+        "passage_assistant": "",
+        "style": "rank",
+        "max_passage_words": None,
+        "max_passage_tokens": None,
+    }
+    f = _fields(p, data, ("prefix", "passage", "suffix"), optional)
     if "{text}" not in f["passage"] or "{rank}" not in f["passage"]:
         raise RankError(f"{p}: 'passage' must contain {{rank}} and {{text}}")
+    if f["style"] not in STYLES:
+        raise RankError(f"{p}: style {f['style']!r}: choose from {', '.join(STYLES)}")
+    for key in ("max_passage_words", "max_passage_tokens"):
+        v = f[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise RankError(f"{p}: {key} must be a positive integer, got {v!r}")
+    for key in ("system", "separator", "suffix_top", "prefix_assistant", "passage_assistant"):
+        if not isinstance(f[key], str):
+            raise RankError(f"{p}: {key} must be text, got {f[key]!r}")
     return ListwiseTemplate(**f)
 
 
