@@ -41,10 +41,21 @@ def _load():
         m.__path__ = [str(folder)]
         sys.modules[name] = m
     from rank_llm.data import Candidate, Query, Result
-    from rank_llm.rerank.listwise.multiturn_listwise_inference_handler import MultiTurnListwiseInferenceHandler
-    from rank_llm.rerank.listwise.singleturn_listwise_inference_handler import SingleTurnListwiseInferenceHandler
+    from rank_llm.rerank.listwise.multiturn_listwise_inference_handler import (
+        MultiTurnListwiseInferenceHandler,
+    )
+    from rank_llm.rerank.listwise.singleturn_listwise_inference_handler import (
+        SingleTurnListwiseInferenceHandler,
+    )
 
-    return root, Candidate, Query, Result, MultiTurnListwiseInferenceHandler, SingleTurnListwiseInferenceHandler
+    return (
+        root,
+        Candidate,
+        Query,
+        Result,
+        MultiTurnListwiseInferenceHandler,
+        SingleTurnListwiseInferenceHandler,
+    )
 
 
 def prompts(template: str, query: str, passages: list[str], max_words: float = 300) -> list[dict[str, str]]:
@@ -94,7 +105,10 @@ def write_fixtures() -> None:
         out = []
         for case in cases():
             words = case.get("max_words", 300)
-            out.append(case | {"max_words": words, "messages": prompts(template, case["query"], case["passages"], words)})
+            out.append(
+                case
+                | {"max_words": words, "messages": prompts(template, case["query"], case["passages"], words)}
+            )
         path = FIXTURES / f"{template}.json"
         path.write_text(json.dumps({"rank_llm": VERSION, "cases": out}, ensure_ascii=False, indent=1) + "\n")
         print(f"wrote {path}")

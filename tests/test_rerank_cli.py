@@ -118,8 +118,14 @@ def test_server_down_is_a_clear_error_and_the_key_is_never_printed(tmp_path):
         (["--llm", "openai:m", "--template", "nope"], "--template nope: no such file or built-in template"),
         (["--llm", "llamacpp:/no/such/model.gguf"], "no such model file"),
         # Flags this invocation cannot use are refused, never silently ignored.
-        (["--llm", "llamacpp:/m.gguf", "--base-url", "http://127.0.0.1:9/v1"], "--base-url: only for an openai:"),
-        (["--llm", "openai:m", "--mode", "full", "--window-size", "10"], "--window-size: sliding window only"),
+        (
+            ["--llm", "llamacpp:/m.gguf", "--base-url", "http://127.0.0.1:9/v1"],
+            "--base-url: only for an openai:",
+        ),
+        (
+            ["--llm", "openai:m", "--mode", "full", "--window-size", "10"],
+            "--window-size: sliding window only",
+        ),
         (["--llm", "openai:m", "--mode", "pointwise", "--answer-top", "3"], "--answer-top: listwise only"),
         (["--llm", "openai:m", "--fallback-sliding"], "--fallback-sliding: only with --mode full"),
         (["--cross-encoder", "x", "--template", "rank_gpt"], "--template: an LLM option"),
