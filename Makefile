@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm]'
+	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
 	# rank_llm, the reference for the rank_gpt/rank_zephyr prompts: --no-deps, since it requires vLLM.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps rank-llm==0.25.7
 	touch $@

@@ -41,8 +41,19 @@ def evaluate(
         ),
     ] = None,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table | markdown | csv | json | latex | mteb.")
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table | markdown | csv | json | latex | mteb (one run: the task's result file, made by mteb).",
+        ),
     ] = "table",
+    task: Annotated[
+        str | None,
+        typer.Option(
+            "--task", help="-f mteb: the MTEB task (default: the dataset's name, e.g. scifact -> SciFact)."
+        ),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (atomically); default stdout.")
     ] = None,
@@ -63,8 +74,16 @@ def evaluate(
     from rankers.errors import RankError
     from rankers.io import STDIO, atomic_write, named_runs
 
-    if fmt not in report.FORMATS:
-        raise RankError(f"--format {fmt}: choose from {', '.join(report.FORMATS)}")
+    formats = (*report.FORMATS, "mteb")
+    if fmt not in formats:
+        raise RankError(f"--format {fmt}: choose from {', '.join(formats)}")
+    if task is not None and fmt != "mteb":
+        raise RankError("--task: only with --format mteb")
+    if fmt == "mteb" and (metrics or preset or qrels is not None or dataset is None):
+        raise RankError(
+            "--format mteb: scored by mteb's own metrics on the dataset's qrels; give --dataset, "
+            "not --metrics, --preset or --qrels"
+        )
     if test not in ev.TESTS:
         raise RankError(f"--test {test}: choose from {', '.join(ev.TESTS)}")
     if not 0 < max_p < 1:
@@ -95,6 +114,8 @@ def evaluate(
         loaded[name] = list(input_run(None if source == STDIO else source))
         if source != STDIO:
             costs[name] = ev.read_cost_sidecar(source, len(loaded[name]))
+    if fmt == "mteb":
+        return _write_mteb(loaded, graded, ds, split, task, output, time.perf_counter() - start)
     comparison = ev.compare(
         graded, loaded, chosen, test=test, max_p=max_p, retrieval_qrels=retrieval, main=main, costs=costs
     )
@@ -105,7 +126,6 @@ def evaluate(
         # Plain print: one unwrapped line per run, for grep (rich would wrap at the terminal width).
         print(f"rank eval: {line}", file=sys.stderr)
 
-    languages = getattr(ds, "languages", ()) or ()
     if output is None and fmt == "table" and sys.stdout.isatty():
         from rich.console import Console
 
@@ -113,7 +133,7 @@ def evaluate(
         for r in report.table_renderables(comparison):
             console.print(r)
         return
-    text = report.render(comparison, fmt, languages)
+    text = report.render(comparison, fmt)
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -121,3 +141,23 @@ def evaluate(
         with atomic_write(output) as f:
             f.write(text)
         say(f"rank eval: wrote {output}")
+
+
+def _write_mteb(loaded, qrels, ds, split, task, output, seconds) -> None:
+    from cli.common import say
+    from rankers.errors import RankError
+    from rankers.export import mteb
+
+    if len(loaded) != 1:
+        raise RankError(f"--format mteb: an MTEB result holds one model's scores; got {len(loaded)} runs")
+    (rankings,) = loaded.values()
+    t = mteb.mteb_task(task or ds.name)
+    text = mteb.to_json(mteb.task_result(t, qrels, rankings, split, seconds=seconds))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    from rankers.io import atomic_write
+
+    with atomic_write(output) as f:
+        f.write(text)
+    say(f"rank eval: wrote the {t.metadata.name} result to {output}")

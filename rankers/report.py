@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from collections.abc import Sequence
 from typing import Any
 
 from rankers.errors import RankError
 from rankers.evaluate import COST_KEYS, Comparison, RunScores
 
-FORMATS = ("table", "markdown", "csv", "json", "latex", "mteb")
+FORMATS = ("table", "markdown", "csv", "json", "latex")
 COST_LABELS = {
     "calls": "calls/q",
     "prompt_tokens": "prompt tok/q",
@@ -331,33 +329,10 @@ def render_latex(c: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _mteb_key(label: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", label.lower().replace("@", "_at_")).strip("_")
-
-
-def to_mteb(c: Comparison, languages: Sequence[str] = ()) -> dict[str, Any]:
-    """The result file MTEB writes for a retrieval task (scores as fractions, main_score = nDCG@10)."""
-    if len(c.runs) != 1:
-        raise RankError(f"--format mteb: an MTEB result holds one model's scores; got {len(c.runs)} runs")
-    (r,) = c.runs
-    scores: dict[str, Any] = {_mteb_key(label): v for label, v in r.means.items()}
-    main = r.means.get("ndcg@10", r.means[c.main])
-    scores |= {"main_score": main, "hf_subset": "default", "languages": list(languages)}
-    return {
-        "dataset_revision": None,
-        "task_name": c.dataset or "unknown",
-        "mteb_version": None,
-        "scores": {c.split or "test": [scores]},
-        "evaluation_time": c.seconds,
-        "kg_co2_emissions": None,
-    }
-
-
-def render(c: Comparison, fmt: str, languages: Sequence[str] = ()) -> str:
+def render(c: Comparison, fmt: str) -> str:
+    """The comparison as text; an MTEB result file is made by mteb itself (`rankers.export.mteb`)."""
     if fmt not in FORMATS:
         raise RankError(f"--format {fmt!r}: choose from {', '.join(FORMATS)}")
-    if fmt == "mteb":
-        return json.dumps(to_mteb(c, languages), ensure_ascii=False, indent=2) + "\n"
     return {
         "table": render_table,
         "markdown": render_markdown,

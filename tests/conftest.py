@@ -25,3 +25,13 @@ def shared(name: str) -> Path:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA_DIR
+
+
+def reference_tool(module: str):
+    """Import a reference tool the tests compare with (pytrec_eval, mteb, ...); skip where it is not installed,
+    fail in CI, where `make venv` installs it."""
+    if REQUIRE:
+        import importlib
+
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

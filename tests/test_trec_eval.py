@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, shared
+from conftest import ROOT, reference_tool, shared
 
 from rankers import evaluate as ev
 from rankers.io import read_run, write_run
 from rankers.run import Candidate, Query, Ranking, float32, strictly_decreasing
 
-pytrec_eval = pytest.importorskip("pytrec_eval")
+pytrec_eval = reference_tool("pytrec_eval")
 
 TOL = 1e-4
 CUTS = (5, 10, 100)
