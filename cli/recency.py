@@ -32,13 +32,20 @@ def recency(
         str,
         typer.Option("--query-date-field", help="Where a query's date is: `date`, or a key of its fields."),
     ] = "date",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split", help="The split whose queries supply dates a run lacks (default: the dataset's)."
+        ),
+    ] = None,
     output: Output = None,
     output_format: OutputFormat = None,
 ) -> None:
-    """Re-score a run by document dates (a stage: run in, run out). Queries need dates: a run from
-    `rank retrieve --dataset D` carries them; a TREC run has none (use --as-of)."""
+    """Re-score a run by document dates (a stage: run in, run out). Queries need dates: those the run lacks (a
+    TREC run has none) come from the dataset's queries (--split), or one date for all from --as-of."""
     from cli.common import input_run
     from rankers.data import load_dataset
+    from rankers.hydrate import fill_queries
     from rankers.io import format_of
     from rankers.recency import Recency, document_days
 
@@ -46,8 +53,11 @@ def recency(
     stage = Recency(
         {}, before_query_date=before_query_date, tau=recency_tau, as_of=as_of, date_field=query_date_field
     )
-    stage.days = document_days(load_dataset(dataset))
-    emit(stage(input_run(run)), output, output_format, tag="recency")
+    ds = load_dataset(dataset)
+    stage.days = document_days(ds)
+    # A query the dataset does not know keeps what it has: recency reads dates only, never query texts.
+    rankings = fill_queries(input_run(run), ds.queries(split), require_text=False)
+    emit(stage(rankings), output, output_format, tag="recency")
     st = stage.stats
     say(
         f"recency: {st.queries:,} queries, {st.dropped_after_query:,} documents dated after their query dropped"

@@ -71,16 +71,27 @@ def hydrate_from(
     return hydrate(rankings, queries=queries, texts=texts, depth=depth)
 
 
-def _fill_query(r: Ranking, queries: Mapping[str, Query | str]) -> None:
-    if r.query.text:
-        return
+def fill_queries(
+    rankings: Iterable[Ranking], queries: Mapping[str, Query | str], require_text: bool = True
+) -> Iterator[Ranking]:
+    """Rankings whose queries take what they lack (text, date, fields) from `queries`, by qid; what a ranking
+    already has is kept. A query with no text that `queries` does not know either is an error unless
+    `require_text` is False (a stage that reads only dates)."""
+    for r in rankings:
+        _fill_query(r, queries, require_text)
+        yield r
+
+
+def _fill_query(r: Ranking, queries: Mapping[str, Query | str], require_text: bool = True) -> None:
     known = queries.get(r.qid)
     if known is None:
-        raise RankError(f"query {r.qid}: the run has no text for it and the topics do not have it either")
-    if isinstance(known, str):
-        r.query.text = known
+        if require_text and not r.query.text:
+            raise RankError(f"query {r.qid}: the run has no text for it and the topics do not have it either")
         return
-    r.query.text = known.text
+    if isinstance(known, str):
+        r.query.text = r.query.text or known
+        return
+    r.query.text = r.query.text or known.text
     if r.query.date is None:
         r.query.date = known.date
     for k, v in known.fields.items():

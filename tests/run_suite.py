@@ -25,6 +25,8 @@ def main(argv: list[str]) -> int:
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *argv, str(f)],
             capture_output=True,
             text=True,
+            # No run on stdin: a command that would read a piped run must see none (CI may hand us a pipe).
+            stdin=subprocess.DEVNULL,
         )
         sys.stdout.write(proc.stdout)
         sys.stderr.write(proc.stderr)

@@ -115,3 +115,45 @@ def test_stdin_queries_topics_and_errors(workdir):
         assert p.returncode == 2, script
         assert message in p.stderr, p.stderr
         clean(p.stderr)
+
+
+def test_a_piped_run_is_the_input_and_the_dataset_fills_what_it_lacks(workdir):
+    """`rank expand ... | rank retrieve --dataset D`: the piped (expanded) queries are searched, not D's own."""
+    queries = load_dataset(workdir / "mini").queries("test")
+    qid = next(iter(queries))
+    piped = (
+        json.dumps({"qid": qid, "query": "insulin resistance"})
+        + "\n"
+        + json.dumps({"qid": "x", "query": "bees"})
+    )
+    p = sh("rank retrieve --index idx --dataset mini --hits 3", workdir, stdin=piped + "\n")
+    assert p.returncode == 0, p.stderr
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [r["qid"] for r in out] == [qid, "x"]  # the pipe's queries only, in its order
+    assert out[0]["query"] == "insulin resistance"  # the piped text wins over the dataset's
+    assert "the queries are the piped run's" in p.stderr
+    # A piped query without text takes the dataset's; one the dataset does not know either is an error.
+    p = sh(
+        "rank retrieve --index idx --dataset mini --hits 3", workdir, stdin=json.dumps({"qid": qid}) + "\n"
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["query"] == queries[qid].text
+    p = sh("rank retrieve --index idx --dataset mini --hits 3", workdir, stdin='{"qid": "nope"}\n')
+    assert p.returncode == 2 and "query nope: the run has no text for it" in p.stderr
+    # An empty pipe is no run: the dataset's queries are searched.
+    p = sh("rank retrieve --index idx --dataset mini --hits 3", workdir, stdin="")
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == len(queries)
+
+
+def test_recency_takes_query_dates_a_trec_run_lacks_from_the_dataset(tmp_path):
+    """A TREC run has no query dates: `rank recency --dataset D` reads them from D's queries."""
+    realtimeqa = shared("realtimeqa")
+    ds = load_dataset(realtimeqa)
+    dated = [q for q in ds.queries().values() if q.date][:3]
+    docs = [d.docid for d, _ in zip(ds.documents(), range(20), strict=False)]
+    run = tmp_path / "run.trec"
+    run.write_text("".join(f"{q.qid} Q0 {d} {i} {20 - i} x\n" for q in dated for i, d in enumerate(docs, 1)))
+    p = sh(f"rank recency {run} --dataset {realtimeqa} --recency-tau 30", tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "have no date" not in p.stderr
+    assert [json.loads(x)["date"] for x in p.stdout.splitlines()] == [q.date for q in dated]
