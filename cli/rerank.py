@@ -8,6 +8,26 @@ from typing import Annotated
 import typer
 
 from cli.common import Dataset, Output, OutputFormat, Split, emit, input_run, refuse_unused, say
+from cli.llm_options import (
+    HTTP_FLAGS,
+    ApiKey,
+    BaseUrl,
+    CacheDir,
+    Concurrency,
+    ContextLength,
+    MaxPassageTokens,
+    MaxPassageWords,
+    NoCache,
+    PassageIndex,
+    ReasoningBudget,
+    Retries,
+    Stride,
+    Template,
+    Timeout,
+    WindowSize,
+    http_flags_unused,
+    open_backend,
+)
 
 MODES = ("sliding", "full", "pointwise")
 
@@ -33,32 +53,12 @@ def rerank(
     hits: Annotated[
         int, typer.Option("--hits", "-k", help="Rerank the top k; the rest follow in their order.")
     ] = 100,
-    window_size: Annotated[int, typer.Option("--window-size", help="Sliding: passages per call.")] = 20,
-    stride: Annotated[
-        int, typer.Option("--stride", help="Sliding: how far the window moves up each step.")
-    ] = 10,
+    window_size: WindowSize = 20,
+    stride: Stride = 10,
     passes: Annotated[int, typer.Option("--passes", help="Sliding: bottom-to-top sweeps.")] = 1,
-    max_passage_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--max-passage-tokens",
-            help="Cut each passage to N tokens of the model (0: uncut; default: the template's cut, else 300).",
-        ),
-    ] = None,
-    max_passage_words: Annotated[
-        int | None,
-        typer.Option(
-            "--max-passage-words",
-            help="Cut each passage to its first N whitespace-separated words, as rank_llm's max_length does.",
-        ),
-    ] = None,
-    reasoning_budget: Annotated[
-        int,
-        typer.Option(
-            "--reasoning-budget",
-            help="Listwise: answer tokens allowed beyond the ranking itself, for models that think first.",
-        ),
-    ] = 0,
+    max_passage_tokens: MaxPassageTokens = None,
+    max_passage_words: MaxPassageWords = None,
+    reasoning_budget: ReasoningBudget = 0,
     answer_top: Annotated[
         int | None,
         typer.Option(
@@ -72,44 +72,18 @@ def rerank(
             "--fallback-sliding", help="Full: slide instead when the prompt does not fit the context."
         ),
     ] = False,
-    template: Annotated[
-        str | None, typer.Option("--template", help="Prompt template: a built-in name or a YAML file.")
-    ] = None,
-    context_length: Annotated[
-        int | None,
-        typer.Option("--context-length", help="The model's context in tokens (default: what it says)."),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="openai: server URL (default: $OPENAI_BASE_URL or local :8000/v1)."),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key", help="openai: API key (default: $OPENAI_API_KEY); never printed or stored."
-        ),
-    ] = None,
-    concurrency: Annotated[
-        int | None,
-        typer.Option("--concurrency", help="Queries in flight (default: 4 for openai, 1 for local models)."),
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", help="openai: seconds to wait for one answer.")
-    ] = 600.0,
-    retries: Annotated[
-        int, typer.Option("--retries", help="openai: further tries after a failure (with backoff).")
-    ] = 3,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Where LLM answers are kept (default: ~/.cache/rank/llm)."),
-    ] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor keep LLM answers.")] = False,
+    template: Template = None,
+    context_length: ContextLength = None,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+    concurrency: Concurrency = None,
+    timeout: Timeout = 600.0,
+    retries: Retries = 3,
+    cache_dir: CacheDir = None,
+    no_cache: NoCache = False,
     dataset: Dataset = None,
     split: Split = None,
-    index: Annotated[
-        Path | None,
-        typer.Option("--index", "-i", help="Lucene index whose stored texts fill in missing passages."),
-    ] = None,
+    index: PassageIndex = None,
     output: Output = None,
     output_format: OutputFormat = None,
 ) -> None:
@@ -122,15 +96,8 @@ def rerank(
         raise RankError("give one of --llm BACKEND:MODEL or --cross-encoder NAME_OR_PATH")
     if mode not in MODES:
         raise RankError(f"--mode {mode}: expected one of {', '.join(MODES)}")
-    if cache_dir is not None and no_cache:
-        raise RankError("--cache-dir and --no-cache: give one or neither")
-    for flag, value, least in (
-        ("--hits", hits, 1),
-        ("--concurrency", concurrency or 1, 1),
-        ("--retries", retries, 0),
-    ):
-        if value < least:
-            raise RankError(f"{flag} {value}: must be at least {least}")
+    if hits < 1:
+        raise RankError(f"--hits {hits}: must be at least 1")
 
     refuse_unused(ctx, _unused_flags(llm, mode, fallback_sliding))
     rankings = hydrate_from(input_run(run), dataset, split, index, depth=hits)
@@ -142,19 +109,12 @@ def rerank(
         config = {"cross_encoder": cross_encoder, "hits": hits}
         n_flight = 1
     else:
-        from rankers.llm import get_backend
         from rankers.rerank import ListwiseReranker, YesNoReranker, listwise_template, pointwise_template
 
-        backend = get_backend(
-            llm,
-            cache=False if no_cache else (cache_dir or True),
-            base_url=base_url,
-            api_key=api_key,
-            timeout=timeout,
-            retries=retries,
-            concurrency=concurrency or 4,
-            context_length=context_length,
-        )
+        backend = open_backend(
+            llm, cache_dir=cache_dir, no_cache=no_cache, base_url=base_url, api_key=api_key, timeout=timeout,
+            retries=retries, concurrency=concurrency, context_length=context_length,
+        )  # fmt: skip
         if mode == "pointwise":
             tpl = pointwise_template(template) if template else None
             reranker = YesNoReranker(
@@ -211,17 +171,14 @@ _LLM = (
     "cache_dir",
     "no_cache",
 )
-_HTTP = ("base_url", "api_key", "timeout", "retries")
 
 
 def _unused_flags(llm: str | None, mode: str, fallback_sliding: bool) -> dict[str, str]:
     """The flags this combination of --llm/--cross-encoder and --mode cannot use, and why."""
     if llm is None:
         why = "an LLM option; --cross-encoder scores each passage with the cross-encoder"
-        return dict.fromkeys(("mode", *_SLIDING, *_LISTWISE, *_LLM, *_HTTP), why)
-    out: dict[str, str] = {}
-    if not llm.startswith("openai:"):
-        out |= dict.fromkeys(_HTTP, f"only for an openai: server, not {llm.partition(':')[0]}:")
+        return dict.fromkeys(("mode", *_SLIDING, *_LISTWISE, *_LLM, *HTTP_FLAGS), why)
+    out = http_flags_unused(llm)
     if mode == "pointwise":
         out |= dict.fromkeys((*_SLIDING, *_LISTWISE), "listwise only (--mode sliding or full), not pointwise")
     elif mode == "full" and not fallback_sliding:
