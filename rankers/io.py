@@ -105,6 +105,12 @@ def swap_dir(new: str | Path, target: str | Path) -> None:
     """
     new, target = Path(new), Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # mkdtemp makes 0700 folders and some writers (safetensors) 0600 files: give the output the permissions a
+    # plain mkdir/open would have, as atomic_write does for single files.
+    for p in [new, *new.rglob("*")]:
+        if not p.is_symlink():
+            executable = p.is_dir() or p.stat().st_mode & 0o100
+            p.chmod((0o777 if executable else 0o666) & ~UMASK)
     if not target.exists():
         os.replace(new, target)
         return

@@ -156,3 +156,23 @@ def test_check_target_refuses_files_foreign_folders_and_ours_without_force(tmp_p
     check_target(target, True, ours, "event store")
     with pytest.raises(RankError, match="notes.txt: is a file, expected a folder for the index$"):
         check_target(target / "notes.txt", True, ours, "index")
+
+
+def test_swap_dir_gives_plain_permissions(tmp_path):
+    """mkdtemp folders are 0700 and safetensors writes 0600 files: the output gets what mkdir/open would give."""
+    import os
+    import stat
+    import tempfile
+
+    from rankers.io import UMASK, swap_dir
+
+    new = Path(tempfile.mkdtemp(dir=tmp_path))
+    (new / "weights.bin").write_bytes(b"x")
+    (new / "weights.bin").chmod(0o600)
+    (new / "run.sh").write_text("#!/bin/sh\n")
+    (new / "run.sh").chmod(0o700)
+    swap_dir(new, tmp_path / "out")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(tmp_path / "out") == 0o777 & ~UMASK
+    assert mode(tmp_path / "out" / "weights.bin") == 0o666 & ~UMASK
+    assert mode(tmp_path / "out" / "run.sh") == 0o777 & ~UMASK
