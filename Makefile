@@ -8,6 +8,8 @@ DATA_DIR ?= ../shared/data
 THREADS ?= 2
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/rank/numba
 export HF_HUB_OFFLINE := 1
+# OpenMP threads (torch, MKL) wait asleep, not spinning: spinning threads starve each other on a shared CPU.
+export OMP_WAIT_POLICY ?= PASSIVE
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: venv demo test check lint bench runs clean-runs
@@ -85,6 +87,30 @@ PROMPTAGATOR_SAMPLE ?= 400
 .PHONY: bench-promptagator
 bench-promptagator: venv
 	$(BIN)/python bench/promptagator.py --dataset $(DATA_DIR)/scifact --sample $(PROMPTAGATOR_SAMPLE)
+
+# ---- Fidelity to the reference tools: rank eval vs trec_eval on written, fused and tied runs; rank_gpt and
+# rank_zephyr templates vs rank_llm's messages -> bench/results/fidelity.md (~3 min).
+.PHONY: bench-fidelity
+bench-fidelity: venv
+	$(BIN)/python bench/fidelity.py --dataset $(DATA_DIR)/scifact
+
+# ---- Our listwise prompt and parser vs rank_llm's on the same answers (Qwen2.5-Coder-1.5B, full mode, scifact)
+# -> bench/results/prompts.md. ~25 min on 2 quiet cores.
+PROMPT_QUERIES ?= 20
+.PHONY: bench-prompts
+bench-prompts: venv
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
+	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES)
+
+# ---- Full-ranking fine-tuning (issue 11): complete labels -> rank train listwise (importance-aware loss) ->
+# students vs zero-shot vs BM25 on scifact, every step a rank command. Steps already done are skipped.
+FULLRANK_TRAIN ?= 200
+FULLRANK_TEST ?= 100
+FULLRANK_EPOCHS ?= 2
+.PHONY: bench-fullrank
+bench-fullrank: venv
+	$(BIN)/python bench/fullrank.py --dataset $(DATA_DIR)/scifact --train-queries $(FULLRANK_TRAIN) \
+	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS)
 
 # ---- LLM reranking (issue 4): sliding window vs full ranking vs yes/no pointwise on scifact, Qwen2.5-Coder-1.5B
 # served by llama_cpp.server. ~40 min of 2 CPU cores; answers are cached, so a re-run is quick.

@@ -15,6 +15,7 @@ from cli import data, evaluate, export, index, retrieve
 from cli import events as events_cli
 from cli import expand as expand_cli
 from cli import fuse as fuse_cli
+from cli import labels as labels_cli
 from cli import recency as recency_cli
 from cli import rerank as rerank_cli
 from cli import synth as synth_cli
@@ -40,12 +41,17 @@ app.command("rerank")(rerank_cli.rerank)
 app.command("synth")(synth_cli.synth)
 app.command("synth-filter")(synth_cli.synth_filter)
 app.add_typer(train_cli.app, name="train")
+app.command("labels")(labels_cli.labels)
 app.add_typer(events_cli.app, name="events")
 app.command("expand")(expand_cli.expand)
 app.command("recency")(recency_cli.recency)
 
 
 def main() -> None:
+    # OpenMP threads (torch, MKL) spin while they wait for each other by default; with any other process on the
+    # cores a spinning thread holds a core its partner needs, and a LoRA step of SmolLM2 took 20 s instead of 3.6 s
+    # (bench in the issue note). Sleeping waits cost little on a quiet machine. Set before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from rankers.errors import RankError
 
     try:

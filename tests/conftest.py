@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# As the rank command sets it (cli/main.py): OpenMP threads that spin starve each other on a shared machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
 REQUIRE = bool(os.environ.get("RANK_REQUIRE_SHARED_DATA") or os.environ.get("CI"))

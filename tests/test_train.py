@@ -10,7 +10,7 @@ import pytest
 from rankers.errors import RankError
 from rankers.run import Candidate
 from rankers.synth import Pair
-from rankers.train import _batches, mine_negatives, train_dense
+from rankers.train.dense import _batches, mine_negatives, train_dense
 
 TOPICS = [
     ("why does honey never spoil", "Honey never spoils: its low water content and acidity stop bacteria."),

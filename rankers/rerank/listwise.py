@@ -1,7 +1,8 @@
 """LLM listwise reranking (RankGPT): a window of numbered passages in, a permutation `[3] > [1] > ...` out.
 
 `sliding` moves a window from the bottom of the list to the top; `full` puts all candidates in one prompt,
-after checking that prompt and answer fit the model's context.
+after checking that prompt and answer fit the model's context; `complete` repeats sliding passes until the whole
+list is ordered (the teacher of `rank labels`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from dataclasses import dataclass
 
 from rankers.errors import RankError
 from rankers.llm.base import Backend
-from rankers.rerank.algorithms import full, sliding, sliding_windows
+from rankers.rerank.algorithms import complete, complete_passes, full, sliding, sliding_windows
 from rankers.rerank.cost import Cost
 from rankers.rerank.parse import parse_permutation
 from rankers.rerank.passages import prepare, prepare_query, require_texts, resolve_cut
 from rankers.rerank.templates import ListwiseTemplate, listwise_template
 from rankers.run import Ranking
 
-MODES = ("sliding", "full")
+MODES = ("sliding", "full", "complete")
 # Answer budget per passage: `[100] > ` is up to 6 tokens where digits are split one per token (Qwen, Llama 3).
 ANSWER_TOKENS_PER_ID = 7
 ANSWER_TOKENS_EXTRA = 32
@@ -61,6 +62,8 @@ class ListwiseReranker:
         if hits < 1:
             raise RankError(f"--hits {hits}: must be at least 1")
         sliding_windows(hits, window, stride)  # checks the window flags before any call
+        if mode == "complete":
+            complete_passes(hits, window, stride)
         if passes < 1:
             raise RankError(f"--passes {passes}: must be at least 1")
         self.backend, self.mode, self.hits = backend, mode, hits
@@ -104,7 +107,9 @@ class ListwiseReranker:
         fell_back = False
         if self.mode == "full" and not self._fits(r.qid, query, passages):
             fell_back = True
-        if self.mode == "sliding" or fell_back:
+        if self.mode == "complete":
+            order = complete(items, rank_window, self.window, self.stride)
+        elif self.mode == "sliding" or fell_back:
             order = sliding(items, rank_window, self.window, self.stride, self.passes)
         else:
             order = full(items, rank_window)
