@@ -16,6 +16,7 @@ from cli import events as events_cli
 from cli import expand as expand_cli
 from cli import fuse as fuse_cli
 from cli import recency as recency_cli
+from cli import report as report_cli
 from cli import rerank as rerank_cli
 from cli import synth as synth_cli
 from cli import train as train_cli
@@ -34,6 +35,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(index.app, name="index")
 app.command("retrieve")(retrieve.retrieve)
 app.command("eval")(evaluate.evaluate)
+app.command("report")(report_cli.report)
 app.command("export")(export.export)
 app.command("fuse")(fuse_cli.fuse)
 app.command("rerank")(rerank_cli.rerank)
