@@ -40,6 +40,7 @@ class Page:
         self.timeout = timeout
         self.events: list[dict[str, Any]] = []
         self._id = 0
+        self._stack = contextlib.ExitStack()
         self._profile = tempfile.mkdtemp(prefix="rank-chromium-")
         args = [
             binary,
@@ -65,7 +66,7 @@ class Page:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
                 targets = json.load(r)
             url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-            self.ws = connect(url, max_size=None, open_timeout=10)
+            self.ws = self._stack.enter_context(connect(url, max_size=None, open_timeout=10))
             for domain in ("Page", "Runtime", "Log", "Network"):
                 self.send(f"{domain}.enable")
         except BaseException:
@@ -184,7 +185,7 @@ class Page:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self.ws.close()
+            self._stack.close()  # the websocket
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

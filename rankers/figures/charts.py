@@ -117,7 +117,7 @@ def depth_chart(rows: Sequence[Mapping[str, Any]], runs: Sequence[str]) -> dict[
             x=alt.X(
                 "k:Q", title="depth k", scale=alt.Scale(type="log"), axis=alt.Axis(values=ks, format="d")
             ),
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", title="run", scale=run_colors(runs), legend=alt.Legend(orient="bottom")),
             tooltip=[
                 alt.Tooltip("run:N"),
@@ -136,6 +136,8 @@ def depth_chart(rows: Sequence[Mapping[str, Any]], runs: Sequence[str]) -> dict[
             ),
             spacing=30,
         )
+        # Each panel on its own scale: nDCG curves flatten early, recall climbs to 1.
+        .resolve_scale(y="independent")
     )
     return _finish(chart)
 
