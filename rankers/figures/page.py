@@ -45,7 +45,8 @@ body { font: 15px/1.45 "DejaVu Sans", Helvetica, Arial, sans-serif; color: #222;
 h1 { font-size: 1.5em; margin-bottom: 0.2em; }
 h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
 nav a { margin-right: 1em; }
-table { border-collapse: collapse; margin: 0.6em 0; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; margin: 0.6em 0; font-variant-numeric: tabular-nums; display: block;
+        overflow-x: auto; max-width: 100%; }
 th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
 th:nth-child(-n+2), td:nth-child(-n+2) { text-align: left; }
 thead th { border-bottom: 2px solid #999; }
