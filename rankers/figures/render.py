@@ -3,7 +3,7 @@ browser, no network): the JavaScript the page inlines to draw them, and SVG/PNG 
 
 The page inlines vega-embed with Vega and Vega-Lite, minified into one 0.9 MB script by vl-convert. A
 Vega-only bundle would be 0.58 MB, but vl-convert's bundler exports `vega` as its (absent) default export,
-i.e. null, so Vega is reachable only through vega-embed; plotly.js alone would be 4.6 MB.
+i.e. null, so Vega is reachable only through vega-embed; plotly.js alone is 4.8 MB.
 """
 
 from __future__ import annotations
