@@ -27,11 +27,11 @@ from rankers.run import Ranking
 
 __all__ = ["Report", "SuiteTable", "build_report"]
 
-FIGURES = ("per-query", "depth", "cost", "suite")
-
 
 @dataclass
 class Report:
+    """A comparison with its figures: `.html()` is the page, `.specs` the Vega-Lite spec of each figure."""
+
     comparison: Comparison
     baseline: str | None
     metric: str

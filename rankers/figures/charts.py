@@ -50,6 +50,18 @@ def _finish(chart) -> dict[str, Any]:
     return chart.to_dict()
 
 
+def _around(values: Sequence[float], least: float = 0.05):
+    """A y scale around the values, at least `least` tall: runs of equal quality would otherwise collapse the
+    domain to one point (drawn as a lone, wrong "0" tick)."""
+    alt = _alt()
+    lo, hi = min(values), max(values)
+    if hi - lo >= least:
+        return alt.Scale(zero=False, padding=18)
+    mid = (lo + hi) / 2
+    bottom = max(0.0, mid - least) if lo >= 0 else mid - least
+    return alt.Scale(domain=[bottom, mid + least], zero=False)
+
+
 def per_query_chart(
     rows: Sequence[Mapping[str, Any]], outcomes: Mapping[str, Any], baseline: str, metric: str
 ) -> dict[str, Any]:
@@ -115,7 +127,10 @@ def depth_chart(rows: Sequence[Mapping[str, Any]], runs: Sequence[str]) -> dict[
         .mark_line(point=alt.OverlayMarkDef(size=28), strokeWidth=1.8)
         .encode(
             x=alt.X(
-                "k:Q", title="depth k", scale=alt.Scale(type="log"), axis=alt.Axis(values=ks, format="d")
+                "k:Q",
+                title="depth k",
+                scale=alt.Scale(type="log", nice=False),
+                axis=alt.Axis(values=ks, format="d", labelFlush=False),
             ),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", title="run", scale=run_colors(runs), legend=alt.Legend(orient="bottom")),
@@ -152,7 +167,7 @@ def cost_chart(
     data += [{**r, "kind": "ref", "label": f"{r['run']} (no LLM cost)"} for r in refs]
     axes = list(dict.fromkeys(d["axis"] for d in data))
     color = alt.Color("run:N", title="run", scale=run_colors(runs), legend=alt.Legend(orient="bottom"))
-    base = alt.Chart().encode(y=alt.Y("quality:Q", title=metric, scale=alt.Scale(zero=False, padding=18)))
+    base = alt.Chart().encode(y=alt.Y("quality:Q", title=metric, scale=_around([d["quality"] for d in data])))
     dots = (
         base.transform_filter(alt.datum.kind == "point")
         .mark_point(filled=True, size=90, opacity=0.9)

@@ -49,6 +49,7 @@ table { border-collapse: collapse; margin: 0.6em 0; font-variant-numeric: tabula
         overflow-x: auto; max-width: 100%; }
 th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
 th:nth-child(-n+2), td:nth-child(-n+2) { text-align: left; }
+table.outcomes th:nth-child(2), table.outcomes td:nth-child(2) { text-align: right; }
 thead th { border-bottom: 2px solid #999; }
 td.best { font-weight: bold; }
 sup { font-size: 0.75em; color: #555; }
