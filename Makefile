@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY ?= PASSIVE
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: venv demo test check lint bench runs clean-runs
+.PHONY: venv demo test check lint bench runs clean-runs chromium
 
 venv: $(VENV)/.installed
 
@@ -31,8 +31,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # One pytest process per test file (tests/run_suite.py): a native crash stays in its file and is reported.
-test: venv
+test: venv chromium
 	$(BIN)/python tests/run_suite.py
+
+# Headless Chromium for the report tests (tests/test_report.py drives it through the DevTools protocol):
+# Debian's package, installed by root (CI is root); elsewhere those tests skip, and fail under CI.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	  else echo "make chromium: install Debian's chromium package (as root) for tests/test_report.py"; fi; }
 
 # ---- demo: the main job on the embedded default (scifact, found by name: datasets/, then ../shared/data;
 # elsewhere `rank data get beir/scifact` fetches it). BM25 and MiniLM first stages, RRF fusion, one shell pipe,
@@ -55,6 +63,10 @@ demo: venv
 	$(RANK) retrieve -i $(IDX)/$(DEMO_DATASET)/bm25 -d $(DEMO_DATASET) --bm25 -k 100 | $(RANK) eval -d $(DEMO_DATASET)
 	@echo "--- all runs side by side (superscripts: significantly better than that run, Holm-corrected)"
 	$(RANK) eval -d $(DEMO_DATASET) $(DEMO)/bm25.trec $(DEMO)/bm25-rm3.trec $(DEMO)/minilm.trec $(DEMO)/bm25+minilm-rrf.trec
+	@echo "--- the same comparison as pictures: one HTML file that opens offline, and the figures as SVG/PNG"
+	$(RANK) report -d $(DEMO_DATASET) $(DEMO)/bm25.trec $(DEMO)/bm25-rm3.trec $(DEMO)/minilm.trec \
+	  $(DEMO)/bm25+minilm-rrf.trec -o $(DEMO)/report.html --figures $(DEMO)/figures
+	@echo "The report: $(abspath $(DEMO)/report.html) (open it in a browser; figures in $(DEMO)/figures/)"
 
 # ---- runs: BM25 on every shared set -> runs/<set>/bm25.trec and runs/<set>/metrics.md (README table).
 SETS := scifact vaswani lecard-t2 qmsum-loco realtimeqa

@@ -17,6 +17,7 @@ from cli import expand as expand_cli
 from cli import fuse as fuse_cli
 from cli import labels as labels_cli
 from cli import recency as recency_cli
+from cli import report as report_cli
 from cli import rerank as rerank_cli
 from cli import synth as synth_cli
 from cli import train as train_cli
@@ -35,6 +36,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(index.app, name="index")
 app.command("retrieve")(retrieve.retrieve)
 app.command("eval")(evaluate.evaluate)
+app.command("report")(report_cli.report)
 app.command("export")(export.export)
 app.command("fuse")(fuse_cli.fuse)
 app.command("rerank")(rerank_cli.rerank)

@@ -281,6 +281,8 @@ class RunScores:
     per_query: dict[str, Any]  # label -> numpy array over the qids of that metric's qrels kind
     coverage: dict[str, Coverage]  # by qrels kind
     cost: Cost | None = None
+    # The qids behind each per-query array, by qrels kind (per-query figures need to know which is which).
+    qids: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _as_rankings(run: Iterable[Ranking] | Mapping[str, Mapping[str, float]]) -> Iterable[Ranking]:
@@ -336,6 +338,9 @@ def read_cost_sidecar(run_path: str | Path, queries: int) -> Cost | None:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RankError(f"{path}: not valid JSON ({e})") from None
+    # `rank rerank` writes {"config": ..., "totals": {...}}; reading its top level gave 0 calls, 0 tokens.
+    if isinstance(obj, Mapping) and isinstance(obj.get("totals"), Mapping):
+        obj = obj["totals"]
     totals = dict.fromkeys(COST_KEYS, 0.0)
     _add_cost(totals, obj, str(path))
     n = obj.get("queries", queries)
@@ -359,8 +364,10 @@ def _score(
     means: dict[str, float] = {}
     per_query: dict[str, Any] = {}
     coverage: dict[str, Coverage] = {}
+    qids: dict[str, list[str]] = {}
     for kind in dict.fromkeys(m.qrels for m in metrics):
         j = judged[kind]
+        qids[kind] = list(j.qids)
         arrays = TypedList()
         for q in j.qids:
             docs = ranked.get(q, ())
@@ -388,7 +395,7 @@ def _score(
             per_query[m.label] = np.asarray(scores[m.name], dtype=np.float64)
             means[m.label] = float(per_query[m.label].mean())
     ordered = {m.label: means[m.label] for m in metrics}
-    return RunScores(name, ordered, per_query, coverage, cost)
+    return RunScores(name, ordered, per_query, coverage, cost, qids)
 
 
 def _prepare(qrels: Qrels, retrieval_qrels: Qrels | None, metrics: Sequence[Metric]) -> tuple[dict, _Ids]:

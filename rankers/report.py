@@ -1,5 +1,6 @@
 """The renderers of an evaluation result (`rankers.evaluate.Comparison`): a rich table for the terminal,
-markdown, CSV, JSON, a LaTeX booktabs table and MTEB's result file, and the coverage lines for stderr.
+markdown, CSV, JSON, a LaTeX booktabs table, MTEB's result file, an HTML table (for `rank report`, whose
+figures are in `rankers.figures`), and the coverage lines for stderr.
 
 Each run gets a key (a, b, ...); a superscript key beside a score says the run is significantly better than
 the run with that key on that metric.
@@ -283,6 +284,60 @@ def to_json(c: Comparison) -> dict[str, Any]:
 
 def render_json(c: Comparison) -> str:
     return json.dumps(to_json(c), ensure_ascii=False, indent=2) + "\n"
+
+
+def render_html_table(c: Comparison) -> str:
+    """The scores table, its legend, the pairwise tests and the coverage notes as an HTML fragment.
+
+    Each score cell carries its exact value (`data-value`, Python's repr of the float) beside the 4 decimals
+    shown, so a reader or a test can check the page against `rank eval --format json` without rounding.
+    """
+    from html import escape
+
+    head = [
+        "",
+        "run",
+        *[m.label + (" (main)" if m.label == c.main else "") for m in c.metrics],
+        *_cost_cols(c),
+    ]
+    out = [f'<p class="title">{escape(_title(c))}</p>', '<table class="scores">', "<thead><tr>"]
+    out += [f"<th>{escape(h)}</th>" for h in head] + ["</tr></thead>", "<tbody>"]
+    for r in c.runs:
+        cells = [f"<td>{escape(c.key(r.name))}</td>", f'<td class="run">{escape(r.name)}</td>']
+        for m in c.metrics:
+            v = r.means[m.label]
+            marks = _marks(c, r.name, m.label)
+            best = ' class="best"' if len(c.runs) > 1 and v == _best(c, m.label) else ""
+            sup = f"<sup>{escape(marks)}</sup>" if marks else ""
+            cells.append(
+                f'<td{best} data-run="{escape(r.name)}" data-metric="{escape(m.label)}" '
+                f'data-value="{v!r}">{_fmt(v)}{sup}</td>'
+            )
+        cells += [f"<td>{x}</td>" for x in _cost_cells(r, c)]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    if _legend(c):
+        out.append(f'<p class="legend">{escape(_legend(c))}</p>')
+    if c.pairs:
+        pcol = "p (Tukey)" if c.test == "tukey" else "p (Holm)"
+        out += [
+            f"<details><summary>Every pair ({len(c.pairs)} tests)</summary>",
+            '<table class="pairs"><thead><tr>',
+            *[f"<th>{h}</th>" for h in ("pair", "metric", "diff", "p", pcol, "significant")],
+            "</tr></thead><tbody>",
+        ]
+        for x in c.pairs:
+            sig = f"yes ({escape(x.better)})" if x.better else "no"
+            out.append(
+                f"<tr><td>{escape(x.a)} vs {escape(x.b)}</td><td>{escape(x.metric)}</td>"
+                f"<td>{x.diff:+.4f}</td><td>{_pfmt(x.p)}</td><td>{_pfmt(x.p_holm)}</td><td>{sig}</td></tr>"
+            )
+        out.append("</tbody></table></details>")
+    if any(not cov.complete for r in c.runs for cov in r.coverage.values()):
+        out.append(
+            '<ul class="coverage">' + "".join(f"<li>{escape(n)}</li>" for n in coverage_lines(c)) + "</ul>"
+        )
+    return "\n".join(out) + "\n"
 
 
 _TEX = {

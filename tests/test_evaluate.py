@@ -267,6 +267,17 @@ def test_cost_per_query_from_meta():
         ev.evaluate(qrels, [_r("q1", ["d"], {"cost": {"calls": "many"}})], "mrr@10")
 
 
+def test_cost_sidecar_as_rank_rerank_writes_it(tmp_path):
+    # rank rerank nests the totals under "totals" beside its config; the flat form is read too.
+    run = tmp_path / "full.trec"
+    totals = {"queries": 6, "calls": 6, "prompt_tokens": 3207, "completion_tokens": 612, "wall_s": 80.45}
+    Path(f"{run}.cost.json").write_text(json.dumps({"config": {"mode": "full"}, "totals": totals}))
+    nested = ev.read_cost_sidecar(run, 300)
+    assert nested.queries == 6 and nested.per_query()["prompt_tokens"] == pytest.approx(3207 / 6)
+    Path(f"{run}.cost.json").write_text(json.dumps(totals))
+    assert ev.read_cost_sidecar(run, 300).totals == nested.totals
+
+
 def _comparison(scifact) -> ev.Comparison:
     qrels = scifact.qrels("test")
     c = ev.compare(
