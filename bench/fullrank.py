@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -141,7 +142,7 @@ def main() -> None:
     }
     outputs = {"BM25": runs["test"]}
     for name, (llm, mode) in systems.items():
-        out = work / f"rerank-{name.replace(' ', '_').replace('/', '-')}.jsonl"
+        out = work / f"rerank-{re.sub(r'[^A-Za-z0-9.]+', '-', name).strip('-')}.jsonl"
         if not out.exists():
             times[f"rerank {name}"] = rank("rerank", str(runs["test"]), "--llm", llm, *mode, "--hits", k, "-d", ds,
                                            "--split", "test", "--max-passage-tokens", cut, "--no-cache", "-o", str(out),

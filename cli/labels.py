@@ -157,7 +157,7 @@ def labels(
         if backend is not None:
             backend.close()
     if totals is not None:
-        say(f"labels: {n} queries; {totals.summary()}")
+        say(f"labels: {totals.summary()}")
         if output is not None and str(output) != STDIO:
             write_json(
                 f"{output}.cost.json", {"config": config, "totals": totals.to_dict(), "per_query": costs}

@@ -193,13 +193,14 @@ def _run(rankings, reranker, concurrency, output, output_format, config) -> None
     from rankers.rerank import Totals, rerank_run
 
     totals = Totals()
-    n = emit(rerank_run(rankings, reranker, concurrency, totals), output, output_format, tag="rerank")
+    emit(rerank_run(rankings, reranker, concurrency, totals), output, output_format, tag="rerank")
     if output is not None and str(output) != "-":
         write_json(f"{output}.cost.json", {"config": config, "totals": totals.to_dict()})
-    say(f"rerank: {n} queries; {totals.summary()}")
+    say(f"rerank: {totals.summary()}")
     cut_short = totals.repairs.get("truncated", 0) + totals.repairs.get("unfinished_think", 0)
     if cut_short:
         say(
-            f"rerank: warning: {cut_short} answers ran out of tokens before the ranking was complete (their "
-            "windows kept the prior order for what was missing); a model that thinks first needs --reasoning-budget"
+            f"rerank: warning: {cut_short} answers were cut at the answer budget before the ranking was complete "
+            "(their windows kept the prior order for what was missing); a model that thinks first needs "
+            "--reasoning-budget"
         )
