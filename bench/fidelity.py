@@ -8,26 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the rank_llm reference loader the tests use
-RANK = [sys.executable, "-m", "cli.main"]
+sys.path.insert(0, str(ROOT / "bench"))
 METRICS = (("ndcg@10", "ndcg_cut_10"), ("map@100", "map_cut_100"), ("recall@100", "recall_100"))
-
-
-def rank(*args: str, log: list[str]) -> subprocess.CompletedProcess:
-    shown = "rank " + " ".join(args)
-    print(f"$ {shown}", file=sys.stderr, flush=True)
-    log.append(shown)
-    p = subprocess.run([*RANK, *args], cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"})  # fmt: skip
-    if p.returncode != 0:
-        sys.exit(f"bench: failed: {shown}\n{p.stderr}")
-    return p
 
 
 def trec_eval_means(qrels: dict, path: Path) -> dict[str, float]:
@@ -49,33 +36,22 @@ def main() -> None:
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "fidelity.md"))
     args = ap.parse_args()
 
+    from commands import Commands
+
     from rankers.data import load_dataset
 
-    work, ds, log = Path(args.work), args.dataset, []
+    work, ds, cmd = Path(args.work), args.dataset, Commands()
     work.mkdir(parents=True, exist_ok=True)
     index = work / "bm25"
-    if not (index / "rank-index.json").exists():
-        rank("index", "bm25", "-d", ds, "-i", str(index), "--threads", "2", log=log)
+    built = (index / "rank-index.json").exists()
+    cmd.rank("index", "bm25", "-d", ds, "-i", str(index), "--threads", "2", done=built)
     runs = {"bm25": work / "bm25.trec", "bm25+rm3": work / "rm3.trec"}
     for name, extra in (("bm25", []), ("bm25+rm3", ["--rm3"])):
-        if not runs[name].exists():
-            rank(
-                "retrieve",
-                "-i",
-                str(index),
-                "-d",
-                ds,
-                "--bm25",
-                "-k",
-                "1000",
-                *extra,
-                "-o",
-                str(runs[name]),
-                log=log,
-            )
+        cmd.rank("retrieve", "-i", str(index), "-d", ds, "--bm25", "-k", "1000", *extra, "-o",
+                 str(runs[name]), done=runs[name].exists())  # fmt: skip
     for method in ("rrf", "combsum"):
         runs[f"{method}(bm25, bm25+rm3)"] = out = work / f"{method}.trec"
-        rank("fuse", str(runs["bm25"]), str(runs["bm25+rm3"]), "--method", method, "-o", str(out), log=log)
+        cmd.rank("fuse", str(runs["bm25"]), str(runs["bm25+rm3"]), "--method", method, "-o", str(out))
     rounded = work / "bm25-rounded.trec"
     rounded.write_text("".join(f"{q} Q0 {d} {r} {float(s):.1f} rounded\n" for q, _, d, r, s, _ in
                                (x.split() for x in runs["bm25"].read_text().splitlines())))  # fmt: skip
@@ -84,7 +60,9 @@ def main() -> None:
     qrels = load_dataset(ds).qrels("test")
     rows = []
     for name, path in runs.items():
-        p = rank("eval", "-d", ds, str(path), "-m", ",".join(m for m, _ in METRICS), "-f", "json", log=log)
+        _, p = cmd.rank(
+            "eval", "-d", ds, str(path), "-m", ",".join(m for m, _ in METRICS), "-f", "json", capture=True
+        )
         ours = json.loads(p.stdout)["runs"][0]["scores"]
         theirs = trec_eval_means(qrels, path)
         diff = max(abs(ours[a] - theirs[b]) for a, b in METRICS)
@@ -111,11 +89,7 @@ def main() -> None:
         "|---|---:|---:|---|",
         *prompts,
         "",
-        "## Commands",
-        "",
-        "```sh",
-        *log,
-        "```",
+        *cmd.markdown(),
     ]
     Path(args.results).write_text("\n".join(text) + "\n")
     print(f"bench: wrote {args.results}", file=sys.stderr)

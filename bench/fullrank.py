@@ -12,33 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RANK = [sys.executable, "-m", "cli.main"]
-
-
-def say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def rank(*args: str, log: list[str]) -> float:
-    """Run one `rank` command (shown as a user would type it), return its wall time in seconds."""
-    shown = "rank " + " ".join(args)
-    say(f"$ {shown}")
-    log.append(shown)
-    t = time.perf_counter()
-    p = subprocess.run(
-        [*RANK, *args], cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdin=subprocess.DEVNULL
-    )
-    if p.returncode != 0:
-        sys.exit(f"bench: failed ({p.returncode}): {shown}")
-    return time.perf_counter() - t
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def first_queries(run: Path, n: int, out: Path) -> Path:
@@ -82,41 +61,27 @@ def main() -> None:
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "fullrank.md"))
     args = ap.parse_args()
 
+    from commands import Commands
+
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    log: list[str] = []
-    times: dict[str, float] = {}
+    cmd = Commands()
     ds, k, cut = args.dataset, str(args.hits), str(args.passage_tokens)
 
     index = work / "bm25"
-    if not (index / "rank-index.json").exists():
-        rank("index", "bm25", "-d", ds, "-i", str(index), "--threads", "2", log=log)
+    built = (index / "rank-index.json").exists()
+    cmd.rank("index", "bm25", "-d", ds, "-i", str(index), "--threads", "2", done=built)
     runs = {}
     for split, n in (("train", args.train_queries), ("test", args.test_queries)):
         full = work / f"bm25-{split}-all.trec"
-        if not full.exists():
-            rank(
-                "retrieve",
-                "-i",
-                str(index),
-                "-d",
-                ds,
-                "--split",
-                split,
-                "--bm25",
-                "-k",
-                k,
-                "-o",
-                str(full),
-                log=log,
-            )
+        cmd.rank("retrieve", "-i", str(index), "-d", ds, "--split", split, "--bm25", "-k", k, "-o",
+                 str(full), done=full.exists())  # fmt: skip
         runs[split] = first_queries(full, n, work / f"bm25-{split}.trec")
     qrels = subset_qrels(ds, "test", runs["test"], work / "qrels-test.txt")
 
     labels = work / "labels.jsonl"
-    if not labels.exists():
-        rank("labels", str(runs["train"]), "--teacher-run", str(runs["train"]), "--qrels-first", "-d", ds,
-             "--split", "train", "--hits", k, "-o", str(labels), log=log)  # fmt: skip
+    cmd.rank("labels", str(runs["train"]), "--teacher-run", str(runs["train"]), "--qrels-first", "-d", ds,
+             "--split", "train", "--hits", k, "-o", str(labels), done=labels.exists())  # fmt: skip
 
     common = ["--labels", str(labels), "-d", ds, "--split", "train", "--model", args.model, "--max-passage-tokens",
               cut, "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch-size", str(args.batch_size),
@@ -128,8 +93,7 @@ def main() -> None:
     }
     for name, extra in students.items():
         out = work / f"student-{name}"
-        if not (out / "config.json").exists():
-            times[f"train {name}"] = rank("train", "listwise", *common, *extra, "-o", str(out), log=log)
+        cmd.rank("train", "listwise", *common, *extra, "-o", str(out), done=(out / "config.json").exists())
 
     systems = {
         f"zero-shot {args.model} full": (f"hf:{args.model}", ["--mode", "full"]),
@@ -143,20 +107,20 @@ def main() -> None:
     outputs = {"BM25": runs["test"]}
     for name, (llm, mode) in systems.items():
         out = work / f"rerank-{re.sub(r'[^A-Za-z0-9.]+', '-', name).strip('-')}.jsonl"
-        if not out.exists():
-            times[f"rerank {name}"] = rank("rerank", str(runs["test"]), "--llm", llm, *mode, "--hits", k, "-d", ds,
-                                           "--split", "test", "--max-passage-tokens", cut, "--no-cache", "-o", str(out),
-                                           log=log)  # fmt: skip
+        cmd.rank("rerank", str(runs["test"]), "--llm", llm, *mode, "--hits", k, "-d", ds, "--split", "test",
+                 "--max-passage-tokens", cut, "--no-cache", "-o", str(out), done=out.exists())  # fmt: skip
         outputs[name] = out
 
     table = work / "eval.md"
     named = [f"{name}={path}" for name, path in outputs.items()]
-    rank("eval", *named, "--qrels", str(qrels), "-m", "ndcg@10,mrr@10,recall@10", "-f", "markdown", "-o",
-         str(table), log=log)  # fmt: skip
-    write_report(args, work, outputs, table.read_text(), log, times)
+    cmd.rank("eval", *named, "--qrels", str(qrels), "-m", "ndcg@10,mrr@10,recall@10", "-f", "markdown", "-o",
+         str(table))  # fmt: skip
+    write_report(args, work, outputs, table.read_text(), cmd)
 
 
-def write_report(args, work: Path, outputs: dict[str, Path], table: str, log: list[str], times: dict) -> None:
+def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd) -> None:
+    from commands import say
+
     rows = []
     for name, path in outputs.items():
         side = Path(f"{path}.cost.json")
@@ -194,11 +158,7 @@ def write_report(args, work: Path, outputs: dict[str, Path], table: str, log: li
         "|---|---:|---:|---:|---|---:|",
         *trained,
         "",
-        "## Commands",
-        "",
-        "```sh",
-        *log,
-        "```",
+        *cmd.markdown(),
     ]
     Path(args.results).write_text("\n".join(text) + "\n")
     say(f"bench: wrote {args.results}")

@@ -10,22 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-RANK = [sys.executable, "-m", "cli.main"]
+sys.path.insert(0, str(ROOT / "bench"))
 TEMPLATES = ("rank", "rank_gpt", "rank_zephyr")
-
-
-def rank(*args: str, log: list[str]) -> None:
-    shown = "rank " + " ".join(args)
-    print(f"$ {shown}", file=sys.stderr, flush=True)
-    log.append(shown)
-    if subprocess.run([*RANK, *args], cwd=ROOT, stdin=subprocess.DEVNULL).returncode != 0:
-        sys.exit(f"bench: failed: {shown}")
 
 
 def rank_llm_order(answer: str, n: int) -> list[int]:
@@ -53,19 +44,21 @@ def main() -> None:
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "prompts.md"))
     args = ap.parse_args()
 
+    from commands import Commands
+
     from rankers.data import load_dataset
     from rankers.evaluate import evaluate
     from rankers.io import read_run
 
-    work, ds, log = Path(args.work), args.dataset, []
+    work, ds, cmd = Path(args.work), args.dataset, Commands()
     work.mkdir(parents=True, exist_ok=True)
     cache = work / "llm-cache"
-    if not (work / "bm25" / "rank-index.json").exists():
-        rank("index", "bm25", "-d", ds, "-i", str(work / "bm25"), "--threads", "2", log=log)
+    index = work / "bm25"
+    built = (index / "rank-index.json").exists()
+    cmd.rank("index", "bm25", "-d", ds, "-i", str(index), "--threads", "2", done=built)
     full = work / "bm25-all.jsonl"
-    if not full.exists():
-        rank("retrieve", "-i", str(work / "bm25"), "-d", ds, "--bm25", "-k", str(args.hits), "--with-text",
-             "-o", str(full), log=log)  # fmt: skip
+    cmd.rank("retrieve", "-i", str(index), "-d", ds, "--bm25", "-k", str(args.hits), "--with-text",
+         "-o", str(full), done=full.exists())  # fmt: skip
     run = work / "bm25.jsonl"
     run.write_text("".join(full.read_text().splitlines(keepends=True)[: args.queries]))
     qrels_all = load_dataset(ds).qrels("test")
@@ -75,10 +68,9 @@ def main() -> None:
     rows = []
     for template in TEMPLATES:
         out = work / f"{template}.jsonl"
-        if not out.exists():
-            rank("rerank", str(run), "--llm", args.llm, "--mode", "full", "--hits", str(args.hits), "--template",
-                 template, "--max-passage-tokens", str(args.passage_tokens), "--cache-dir", str(cache), "-o",
-                 str(out), log=log)  # fmt: skip
+        cmd.rank("rerank", str(run), "--llm", args.llm, "--mode", "full", "--hits", str(args.hits), "--template",
+             template, "--max-passage-tokens", str(args.passage_tokens), "--cache-dir", str(cache), "-o",
+             str(out), done=out.exists())  # fmt: skip
         cost = json.loads(Path(f"{out}.cost.json").read_text())["totals"]
         ours, theirs = replay(args, template, run, cache)
         rows.append(
@@ -100,11 +92,7 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---|",
         *rows,
         "",
-        "## Commands",
-        "",
-        "```sh",
-        *log,
-        "```",
+        *cmd.markdown(),
     ]
     Path(args.results).write_text("\n".join(text) + "\n")
     print(f"bench: wrote {args.results}", file=sys.stderr)
