@@ -24,6 +24,7 @@ from rankers.errors import RankError
 from rankers.io import swap_dir
 from rankers.run import Query, Ranking
 from rankers.synth.pairs import Pair
+from rankers.train.checkpoint import load_checkpoint, seed_all
 
 Log = Callable[[str], None]
 
@@ -98,15 +99,6 @@ def _fingerprint(pairs: list[Pair], negatives: dict[str, str] | None, settings: 
     return h.hexdigest()[:16]
 
 
-def _seed_all(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def _tokenize(model: Any, texts: list[str]) -> Any:
     return model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
 
@@ -148,8 +140,8 @@ def train_dense(
     )
     say = log or (lambda _m: None)
 
-    _seed_all(seed)
-    state = _load_checkpoint(ckpt, fp, torch)
+    seed_all(seed)
+    state = load_checkpoint(ckpt, fp)
     model = SentenceTransformer(str(ckpt / "model") if state else base, device="cpu")
     if max_seq_length:
         model.max_seq_length = max_seq_length
@@ -212,14 +204,6 @@ def train_dense(
     swap_dir(tmp, output)
     shutil.rmtree(ckpt, ignore_errors=True)
     return report
-
-
-def _load_checkpoint(ckpt: Path, fp: str, torch: Any) -> dict | None:
-    state_file = ckpt / "state.pt"
-    if not state_file.exists():
-        return None
-    state = torch.load(state_file, weights_only=False)
-    return state if state.get("fingerprint") == fp else None
 
 
 def _save_checkpoint(

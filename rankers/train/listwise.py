@@ -32,6 +32,7 @@ from rankers.io import swap_dir
 from rankers.rerank.algorithms import sliding_windows
 from rankers.rerank.passages import Cut, prepare, prepare_query
 from rankers.rerank.templates import ListwiseTemplate, listwise_template
+from rankers.train.checkpoint import load_checkpoint, seed_all
 from rankers.train.labels import Label
 from rankers.train.loss import LOSSES, target_text, target_tokens
 
@@ -137,7 +138,7 @@ def train_listwise(
     ckpt = output.with_name(f".{output.name}.ckpt")
     report = ListwiseReport(samples=len(samples), epochs=epochs, output=str(output))
 
-    _seed_all(seed, torch)
+    seed_all(seed)
     accelerator = Accelerator(cpu=(device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu")
     backend = HFBackend(base, device=str(accelerator.device))
     if accelerator.device.type == "cpu" and next(backend.lm.parameters()).dtype != torch.float32:
@@ -177,7 +178,7 @@ def train_listwise(
     model, optimizer = accelerator.prepare(model, optimizer)
 
     start_epoch = 0
-    state = _load_checkpoint(ckpt, fingerprint, torch)
+    state = load_checkpoint(ckpt, fingerprint)
     if state is not None:
         accelerator.unwrap_model(model).load_state_dict(state["trainable"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
@@ -271,23 +272,6 @@ def _fingerprint(samples: Sequence[Sample], settings: dict[str, Any]) -> str:
     for s in samples:
         h.update(json.dumps([s.qid, s.query, s.passages, s.target]).encode())
     return h.hexdigest()[:16]
-
-
-def _seed_all(seed: int, torch: Any) -> None:
-    import numpy as np
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _load_checkpoint(ckpt: Path, fingerprint: str, torch: Any) -> dict | None:
-    path = ckpt / "state.pt"
-    if not path.is_file():
-        return None
-    state = torch.load(path, weights_only=False)
-    # A checkpoint of other samples or settings is not this run's: start over (it is replaced at the first epoch).
-    return state if state.get("fingerprint") == fingerprint else None
 
 
 def _save_checkpoint(
