@@ -17,6 +17,7 @@ from cli import expand as expand_cli
 from cli import fuse as fuse_cli
 from cli import recency as recency_cli
 from cli import rerank as rerank_cli
+from cli import suite as suite_cli
 from cli import synth as synth_cli
 from cli import train as train_cli
 
@@ -41,6 +42,7 @@ app.command("synth")(synth_cli.synth)
 app.command("synth-filter")(synth_cli.synth_filter)
 app.add_typer(train_cli.app, name="train")
 app.add_typer(events_cli.app, name="events")
+app.add_typer(suite_cli.app, name="suite")
 app.command("expand")(expand_cli.expand)
 app.command("recency")(recency_cli.recency)
 
