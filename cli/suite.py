@@ -99,6 +99,7 @@ def run(
     threads: Annotated[
         int | None, typer.Option("--threads", help="Worker threads (default: all cores).")
     ] = None,
+    device: Annotated[str, typer.Option("--device", help="Dense models: cpu | cuda | cuda:N.")] = "cpu",
 ) -> None:
     """Run a system over a suite: per task, build or reuse the indexes, write <task>.trec and its scores, then
     summary.json. Tasks already done are skipped; a failing task is reported and the others go on (exit 1)."""
@@ -110,7 +111,7 @@ def run(
     chosen = select(get_suite(suite), _split(tasks), _split(languages))
     summary = run_suite(
         chosen, sys_, out_root=out, index_root=index_root, limit_queries=limit_queries, threads=threads or CPUS,
-        say=say,
+        device=device, say=say,
     )  # fmt: skip
     folder = out_dir(out, chosen, sys_)
     sys.stdout.write((folder / "summary.md").read_text(encoding="utf-8"))

@@ -178,6 +178,59 @@ def test_system_files_are_checked_with_file_and_key(text, message):
     assert str(e.value).startswith("sys.yaml")
 
 
+def test_thuir_metrics_follow_msmarco_eval():
+    """MRR@10 over the ranked queries (a ranked query without qrels counts in the denominator), recall pooled
+    over the relevant passages of the ranked judged queries; an empty ranking is no ranked query."""
+    from rankers.run import Candidate, Query, Ranking
+    from rankers.suites.leaderboard import thuir_metrics
+
+    def ranking(qid: str, docids: list[str]) -> Ranking:
+        return Ranking(Query(qid, ""), [Candidate(d, -i) for i, d in enumerate(docids)])
+
+    qrels = {"1": {"a": 1, "b": 1}, "2": {"c": 1}, "3": {"d": 1}}
+    run = [ranking("1", ["x", "a", "b"]), ranking("2", [f"n{i}" for i in range(59)] + ["c"]),
+           ranking("9", ["a"]), ranking("3", [])]  # fmt: skip
+    m = thuir_metrics(qrels, run)
+    assert m["MRR@10"] == pytest.approx(0.5 / 3) and m["QueriesRanked"] == 3
+    assert (m["Recall@1"], m["Recall@50"], m["Recall@1000"]) == (0.0, pytest.approx(2 / 3), 1.0)
+    with pytest.raises(RankError, match="ranks no query"):
+        thuir_metrics(qrels, [ranking("1", [])])
+
+
+def test_cli_refusals_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pipeline: [{retrieve: {bm25: true, model: minilm}}]\n")
+    env = {**os.environ, "RANK_DATA_PATH": str(tmp_path)}
+    for args, message in (
+        (
+            ["suite", "run", "local", "-s", str(bad)],
+            f"rank: error: {bad}: pipeline[0].retrieve.model: a dense option",
+        ),
+        (
+            ["suite", "run", "local", "-s", "nosuch"],
+            "rank: error: --system nosuch: neither a built-in system",
+        ),
+        (["suite", "run", "local", "-s", "bm25"], "rank: error: suite local: no task to run"),
+        (
+            ["suite", "run", "local", "-s", "bm25", "--limit-queries", "0"],
+            "--limit-queries 0: must be at least 1",
+        ),
+        (["data", "list", "--tasks", "x"], "rank: error: --tasks: only with --suite"),
+        (
+            ["data", "get", "loco/qmsum", "--suite", "loco"],
+            "--suite: fetches the suite's datasets; give no NAME",
+        ),
+    ):
+        p = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True,
+                           text=True, stdin=subprocess.DEVNULL)  # fmt: skip
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 2 and len(lines) == 1 and lines[0].startswith("rank: error: "), (
+            args,
+            p.stderr,
+        )
+        assert message.removeprefix("rank: error: ") in lines[0], (args, p.stderr)
+
+
 # ---------------------------------------------------------------- small real subsets of the shared sets
 
 

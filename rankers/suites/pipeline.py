@@ -39,10 +39,19 @@ class Resources:
 
 class TaskContext:
     def __init__(
-        self, task: Task, dataset: Dataset, index_root: Path, threads: int, resources: Resources, say: Say
+        self,
+        task: Task,
+        dataset: Dataset,
+        index_root: Path,
+        threads: int,
+        resources: Resources,
+        say: Say,
+        device: str = "cpu",
     ):
         self.task, self.dataset, self.index_root = task, dataset, Path(index_root)
         self.threads, self.resources, self.say = threads, resources, say
+        # The machine's, not the system's: where dense models run (cpu, cuda) changes no result worth a rerun.
+        self.device = device
         self._searchers: dict[str, Any] = {}
         self.built: list[str] = []  # indexes built (not reused) for this task
 
@@ -75,6 +84,7 @@ class TaskContext:
             doc_prompt=opts.get("doc_prompt"),
             chunk_tokens=opts.get("chunk_tokens"),
             chunk_overlap=opts.get("chunk_overlap", 0),
+            device=self.device,
         )
         # What decides the vectors (not the batch size): another setting is another index.
         decides = ("model", "max_length", "query_prompt", "doc_prompt", "chunk_tokens", "chunk_overlap", "backend",
@@ -112,7 +122,7 @@ class TaskContext:
         key = f"dense {index} {aggregate}"
         if key not in self._searchers:
             self._searchers[key] = DenseSearcher(
-                index, batch_size=opts.get("batch_size", 32), aggregate=aggregate
+                index, device=self.device, batch_size=opts.get("batch_size", 32), aggregate=aggregate
             )
         return self._searchers[key]
 

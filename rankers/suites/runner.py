@@ -92,6 +92,7 @@ def run_suite(
     index_root: Path | None = None,
     limit_queries: int | None = None,
     threads: int = CPUS,
+    device: str = "cpu",
     say: Say = lambda m: None,
 ) -> dict[str, Any]:
     """Run `system` on every task of `suite` (resuming), write the records and the summary; returns the summary."""
@@ -116,7 +117,9 @@ def run_suite(
                 say(f"{head}: done before, {_score_text(previous)}")
                 continue
             try:
-                record = run_task(task, system, folder, index_root, limit_queries, threads, resources, say)
+                record = run_task(
+                    task, system, folder, index_root, limit_queries, threads, resources, say, device
+                )
             except Exception as e:  # noqa: BLE001 - one task's failure must not stop the others
                 record = _failure(task, system, limit_queries, e)
                 say(f"{head}: FAILED: {record['error']}")
@@ -140,6 +143,7 @@ def run_task(
     threads: int,
     resources: Resources,
     say: Say,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     from rankers.data import load_dataset
     from rankers.evaluate import score_run
@@ -153,7 +157,7 @@ def run_task(
     if why:
         return base | {"status": SKIPPED, "reason": why}
     queries = list(ds.queries(split).values())[:limit]
-    ctx = TaskContext(task, ds, index_root, threads, resources, say)
+    ctx = TaskContext(task, ds, index_root, threads, resources, say, device)
     try:
         rankings = run_pipeline(system.pipeline, [Ranking(query=q) for q in queries], ctx)
     finally:
