@@ -108,19 +108,19 @@ def run(
     from rankers.suites.systems import load_system
 
     sys_ = load_system(system)
-    chosen = select(get_suite(suite), _split(tasks), _split(languages))
+    whole = get_suite(suite)
+    chosen = select(whole, _split(tasks), _split(languages))
     summary = run_suite(
         chosen, sys_, out_root=out, index_root=index_root, limit_queries=limit_queries, threads=threads or CPUS,
-        device=device, say=say,
+        device=device, say=say, whole=whole,
     )  # fmt: skip
     folder = out_dir(out, chosen, sys_)
     sys.stdout.write((folder / "summary.md").read_text(encoding="utf-8"))
     a = summary["average"]
     say(f"rank suite: wrote {folder}/summary.json ({a['over']} of {a['of']} tasks done)")
-    if summary["failed"]:
-        say(
-            f"rank suite: {len(summary['failed'])} failed: {', '.join(summary['failed'])} (run again to retry them)"
-        )
+    failed = summary["failed"]  # only tasks run now: a failure is not kept on disk, the next run retries it
+    if failed:
+        say(f"rank suite: {len(failed)} failed: {', '.join(failed)} (run again to retry them)")
         raise typer.Exit(1)
 
 

@@ -94,8 +94,12 @@ def run_suite(
     threads: int = CPUS,
     device: str = "cpu",
     say: Say = lambda m: None,
+    whole: Suite | None = None,
 ) -> dict[str, Any]:
-    """Run `system` on every task of `suite` (resuming), write the records and the summary; returns the summary."""
+    """Run `system` on every task of `suite` (resuming), write the records and the summary; returns the summary.
+
+    `whole`: the suite `suite` was narrowed from (--tasks, --languages); the summary covers all of it, with the
+    records already on disk for the tasks not run now, so a narrowed run never hides the others' results."""
     if limit_queries is not None and limit_queries < 1:
         raise RankError(f"--limit-queries {limit_queries}: must be at least 1")
     if threads < 1:
@@ -105,7 +109,13 @@ def run_suite(
     folder = out_dir(out_root or default_out_root(), suite, system)
     folder.mkdir(parents=True, exist_ok=True)
     index_root = index_root or default_index_root()
+    whole = whole or suite
     records: dict[str, dict[str, Any]] = {}
+    for task in whole.tasks:
+        previous = read_record(folder / f"{task.name}.json")
+        if task not in suite.tasks and is_done(previous, system, limit_queries, folder):
+            assert previous is not None
+            records[task.name] = previous
     resources = Resources()
     try:
         for i, task in enumerate(suite.tasks, 1):
@@ -126,10 +136,10 @@ def run_suite(
             else:
                 say(f"{head}: {_score_text(record)}")
             records[task.name] = record
-            write_summary(folder, summarize(suite, system, records, limit_queries))
+            write_summary(folder, summarize(whole, system, records, limit_queries))
     finally:
         resources.close()
-    summary = summarize(suite, system, records, limit_queries)
+    summary = summarize(whole, system, records, limit_queries)
     write_summary(folder, summary)
     return summary
 
