@@ -535,3 +535,38 @@ def test_leaderboard_files(work, sets):
     assert p.returncode == 0, p.stderr
     loco = json.loads((work["out"] / "local" / "bm25" / "leaderboard" / "loco.json").read_text())
     assert list(loco["ndcg@10"]) == ["qmsum-loco"] and loco["average"] == pytest.approx(0.8647, abs=0.002)
+
+
+@pytest.mark.slow
+def test_a_system_file_with_fusion_and_an_llm_reranker(work):
+    """fuse (BM25, BM25+RM3) then a listwise LLM rerank of the top 4 (SmolLM2 through llama.cpp), 1 query."""
+    pytest.importorskip("llama_cpp")
+    fused = work["root"] / "fused.yaml"
+    fused.write_text(
+        "name: fused\npipeline:\n  - fuse:\n      method: rrf\n      hits: 20\n      runs:\n"
+        "        - [{retrieve: {bm25: true, hits: 20}}]\n        - [{retrieve: {bm25: true, rm3: true, hits: 20}}]\n"
+    )
+    reranked = work["root"] / "reranked.yaml"
+    reranked.write_text(
+        fused.read_text().replace("name: fused", "name: fused-llm")
+        + "  - rerank: {llm: 'llamacpp:smollm2', mode: full, hits: 4, max-passage-tokens: 24, context-length: 2048}\n"
+    )
+    out = work["root"] / "custom"
+    tops = {}
+    for system in (fused, reranked):
+        p = rank(work, "suite", "run", "local", "-s", str(system), "--tasks", "vaswani", "--limit-queries", "1",
+                 "--out", str(out), "--threads", "2")  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        run: dict[str, list[str]] = {}
+        for line in (
+            (out / "local" / system.stem.replace("reranked", "fused-llm") / "vaswani.trec")
+            .read_text()
+            .splitlines()
+        ):
+            run.setdefault(line.split()[0], []).append(line.split()[2])
+        tops[system.stem] = run
+    assert len(tops["fused"]) == 1
+    for qid, docs in tops["fused"].items():
+        llm = tops["reranked"][qid]
+        assert len(docs) == len(llm) == 20
+        assert sorted(llm[:4]) == sorted(docs[:4]) and llm[4:] == docs[4:]  # only the top 4 reordered
