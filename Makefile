@@ -169,3 +169,40 @@ bench-bm25: venv
 .PHONY: bench-events
 bench-events: venv
 	DATA_DIR=$(DATA_DIR) $(BIN)/python bench/events.py --dataset $(DATA_DIR)/realtimeqa --threads $(THREADS)
+
+# ---- Suites (issue 12): one system over a whole benchmark, from nothing: fetch what is missing (needs the hub),
+# run every task (resumable: run the target again to continue; failed tasks are retried), then the
+# leaderboard's own file. SYSTEM: a built-in (bm25, bm25+minilm-rrf) or a YAML/JSON file; TASKS, LANGUAGES and
+# LIMIT (queries per task) narrow a run. Out: runs/suites/<suite>/<system>/ (summary.md is the table).
+SYSTEM ?= bm25
+TASKS ?=
+LANGUAGES ?=
+LIMIT ?=
+NARROW = $(if $(TASKS),--tasks $(TASKS)) $(if $(LANGUAGES),--languages $(LANGUAGES))
+SUITE_loco := loco
+SUITE_t2ranking := t2ranking
+SUITE_mteb-eng := mteb-eng-v2
+SUITE_mteb-cmn := mteb-cmn-v1
+SUITE_mmteb := mmteb
+FORMAT_loco := loco
+FORMAT_t2ranking := t2ranking
+FORMAT_mteb-eng := mteb
+FORMAT_mteb-cmn := mteb
+FORMAT_mmteb := mteb
+.PHONY: suite-local suite-loco suite-t2ranking suite-mteb-eng suite-mteb-cmn suite-mmteb bench-suites
+
+# The sets of ../shared/data (DATA_DIR): offline. Leaderboard files for the tasks each format takes.
+suite-local: venv
+	RANK_DATA_PATH=$(abspath $(DATA_DIR)) $(RANK) suite run local --system $(SYSTEM) $(NARROW) $(if $(LIMIT),--limit-queries $(LIMIT))
+	RANK_DATA_PATH=$(abspath $(DATA_DIR)) $(RANK) suite export local --system $(SYSTEM) -f t2ranking $(NARROW)
+	RANK_DATA_PATH=$(abspath $(DATA_DIR)) $(RANK) suite export local --system $(SYSTEM) -f loco $(NARROW)
+
+suite-loco suite-t2ranking suite-mteb-eng suite-mteb-cmn suite-mmteb: suite-%: venv
+	$(RANK) data get --suite $(SUITE_$*) $(NARROW)
+	$(RANK) suite run $(SUITE_$*) --system $(SYSTEM) $(NARROW) $(if $(LIMIT),--limit-queries $(LIMIT))
+	$(RANK) suite export $(SUITE_$*) --system $(SYSTEM) -f $(FORMAT_$*) $(NARROW)
+
+# A suite run of BM25 over the local sets vs the single-dataset commands (goal: <= 1.1x). ~25 min on 2 cores.
+SUITE_ROUNDS ?= 1
+bench-suites: venv
+	$(BIN)/python bench/suites.py --data-dir $(DATA_DIR) --threads $(THREADS) --rounds $(SUITE_ROUNDS)

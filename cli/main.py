@@ -19,6 +19,7 @@ from cli import labels as labels_cli
 from cli import recency as recency_cli
 from cli import report as report_cli
 from cli import rerank as rerank_cli
+from cli import suite as suite_cli
 from cli import synth as synth_cli
 from cli import train as train_cli
 
@@ -45,6 +46,7 @@ app.command("synth-filter")(synth_cli.synth_filter)
 app.add_typer(train_cli.app, name="train")
 app.command("labels")(labels_cli.labels)
 app.add_typer(events_cli.app, name="events")
+app.add_typer(suite_cli.app, name="suite")
 app.command("expand")(expand_cli.expand)
 app.command("recency")(recency_cli.recency)
 

@@ -581,6 +581,16 @@ def compare(
     return comparison
 
 
+def pair_tests(
+    runs: list[RunScores], metrics: Sequence[Metric], test: str = "student", max_p: float = 0.05
+) -> list[PairTest]:
+    """Every pair of runs tested on paired per-item scores (`RunScores.per_query`: queries, or the tasks of a
+    suite), Holm-corrected per metric across the pairs as `compare` does."""
+    if test not in TESTS:
+        raise RankError(f"--test {test!r}: choose from {', '.join(TESTS)}")
+    return _pair_tests(runs, metrics, test, max_p)
+
+
 def _pair_tests(runs: list[RunScores], metrics: Sequence[Metric], test: str, max_p: float) -> list[PairTest]:
     _ranx()
     from ranx.statistical_tests import compute_statistical_significance

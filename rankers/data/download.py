@@ -1,9 +1,10 @@
 """`rank data get`: fetch a registered dataset (or import a local copy) into `<datasets root>/NAME/`.
 
 Every file is streamed to `<name>.part` beside its final place, so an interrupted download resumes from where it
-stopped (HTTP Range); it is checked against its published checksum before it is renamed into place. The dataset
-folder is assembled in a staging folder and renamed to `NAME/` only once it is complete and its layout is
-recognised: `NAME/` is either absent or whole.
+stopped (HTTP Range); it is checked against its published checksum before it is renamed into place (BEIR's md5;
+for Hugging Face files, the sha256 or git blob id the hub lists for that commit). The dataset folder is assembled
+in a staging folder and renamed to `NAME/` only once it is complete and its layout is recognised: `NAME/` is
+either absent or whole. Files from the hub come from one commit, recorded in `NAME/rank-dataset.json`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import urllib.error
@@ -18,14 +20,15 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rankers.data.registry import REGISTRY, Entry, Remote, datasets_root, detect_layout
+from rankers.data.registry import REGISTRY, Entry, HubFiles, Remote, datasets_root, detect_layout, lookup
 from rankers.errors import RankError
-from rankers.io import swap_dir
+from rankers.io import swap_dir, write_json
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
 USER_AGENT = "rank-datasets/0.1 (+urllib)"
 STAGING = ".staging"
+RECORD = "rank-dataset.json"
 
 
 # ---------------------------------------------------------------- one file
@@ -39,11 +42,20 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def verify(path: Path, md5: str | None, sha256: str | None, what: str) -> None:
+def git_blob_sha1(path: Path) -> str:
+    """The id git (and the hub, for a file not in LFS) gives a file: sha1 of `blob <size>\\0` + its bytes."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, md5: str | None, sha256: str | None, what: str, git_sha1: str | None = None) -> None:
     """Raise when a file's checksum differs from the published one (nothing to check when none is published)."""
-    for algorithm, expected in (("sha256", sha256), ("md5", md5)):
+    for algorithm, expected in (("sha256", sha256), ("md5", md5), ("git-sha1", git_sha1)):
         if expected:
-            got = file_digest(path, algorithm)
+            got = git_blob_sha1(path) if algorithm == "git-sha1" else file_digest(path, algorithm)
             if got.lower() != expected.lower():
                 raise RankError(f"{what}: checksum mismatch ({algorithm} {got}, expected {expected})")
 
@@ -55,6 +67,7 @@ def fetch(
     sha256: str | None = None,
     progress: bool = True,
     timeout: float = TIMEOUT_S,
+    git_sha1: str | None = None,
 ) -> Path:
     """Download `url` to `dest`, resuming a `.part` file left by an earlier try; checksum checked before renaming."""
     dest = Path(dest)
@@ -66,7 +79,7 @@ def fetch(
     except urllib.error.HTTPError as e:
         if e.code == 416 and offset:
             # The server has nothing past our offset: the .part file may already be whole.
-            return _finish(part, dest, url, md5, sha256)
+            return _finish(part, dest, url, md5, sha256, git_sha1)
         raise RankError(f"{url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
@@ -83,7 +96,7 @@ def fetch(
         raise RankError(
             f"{url}: download stopped at {part.stat().st_size} of {total} bytes; run the command again to resume"
         )
-    return _finish(part, dest, url, md5, sha256)
+    return _finish(part, dest, url, md5, sha256, git_sha1)
 
 
 def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
@@ -113,9 +126,11 @@ def _stream(response, part: Path, offset: int, total: int | None, url: str, prog
             ) from None
 
 
-def _finish(part: Path, dest: Path, url: str, md5: str | None, sha256: str | None) -> Path:
+def _finish(
+    part: Path, dest: Path, url: str, md5: str | None, sha256: str | None, git_sha1: str | None = None
+) -> Path:
     try:
-        verify(part, md5, sha256, url)
+        verify(part, md5, sha256, url, git_sha1)
     except RankError:
         part.unlink(missing_ok=True)  # a corrupt file must not be resumed
         raise
@@ -128,12 +143,17 @@ def _finish(part: Path, dest: Path, url: str, md5: str | None, sha256: str | Non
 
 def get_dataset(name: str, force: bool = False, source: Path | None = None, progress: bool = True) -> Path:
     """Fetch (or, with `source`, import) a dataset into `<datasets root>/NAME`; returns that folder."""
-    entry = REGISTRY.get(name)
+    entry = lookup(name)
     if entry is None and source is None:
         downloadable = sorted(n for n, e in REGISTRY.items() if e.downloadable)
-        raise RankError(f"{name}: not a registered dataset; registered: {', '.join(downloadable)}")
+        raise RankError(
+            f"{name}: not a registered dataset; registered: {', '.join(downloadable)}, and mteb/<Task> "
+            "for MTEB's retrieval tasks"
+        )
     if entry is not None and not entry.downloadable and source is None:
-        raise RankError(f"{name}: a shared set with no public download; import a copy with --from PATH")
+        raise RankError(f"{name}: {entry.unavailable or 'nothing to download'}")
+    if entry is not None:
+        name = entry.name  # `mteb/scifact` is stored under the registry's spelling, mteb/SciFact
     root = datasets_root()
     target = root / name
     if target.exists() and not force:
@@ -152,6 +172,9 @@ def get_dataset(name: str, force: bool = False, source: Path | None = None, prog
                     remote.url, staging / "files" / remote.dest, remote.md5, remote.sha256, progress
                 )
                 _place(fetched, remote, build, move=True)
+            if entry.hub:
+                record = [_fetch_hub(hub, staging, build, name, progress) for hub in entry.hub]
+                write_json(build / RECORD, {"name": name, "source": entry.source, "repositories": record})
         folder = _check_layout(build, entry, name)
         swap_dir(folder, target)
     except BaseException:
@@ -167,6 +190,49 @@ def get_dataset(name: str, force: bool = False, source: Path | None = None, prog
     return target
 
 
+def _fetch_hub(hub: HubFiles, staging: Path, build: Path, name: str, progress: bool) -> dict:
+    """Fetch one repository's files at one commit into `build`; returns what rank-dataset.json records of it."""
+    from rankers.data import hub as hf
+
+    revision = hub.revision or _resumed_revision(staging, hub.repo)
+    tree = hf.list_files(hub.repo, revision)
+    where = f"{name} ({hub.repo}@{revision[:12]})"
+    if hub.mteb_subset is not None:
+        readme = hf.read_text(hub.repo, revision, "README.md") if "README.md" in tree else ""
+        pairs = hf.mteb_files(tree, readme, hub.mteb_subset, list(hub.splits), where)
+    else:
+        pairs = list(hub.paths)
+        for path, _ in pairs:
+            if path not in tree:
+                raise RankError(f"{where}: no {path} in the repository at that commit")
+    files = []
+    for path, dest in pairs:
+        f = tree[path]
+        fetched = fetch(
+            hf.file_url(hub.repo, revision, path),
+            staging / "files" / dest,
+            sha256=f.sha256,
+            git_sha1=f.git_sha1,
+            progress=progress,
+        )
+        (build / dest).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(fetched, build / dest)
+        files.append({"path": path, "dest": dest, "size": f.size, "sha256": f.sha256, "git_sha1": f.git_sha1})
+    return {"repo": hub.repo, "revision": revision, "pinned": hub.revision is not None, "files": files}
+
+
+def _resumed_revision(staging: Path, repo: str) -> str:
+    """The commit `main` is at, fixed for this download: a resumed download keeps the commit it started with."""
+    from rankers.data.hub import resolve_revision
+
+    path = staging / "revisions.json"
+    known = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if repo not in known:
+        known[repo] = resolve_revision(repo)
+        write_json(path, known)
+    return known[repo]
+
+
 def _import(entry: Entry | None, source: Path, build: Path) -> None:
     if not source.exists():
         raise RankError(f"--from {source}: no such file or folder")
@@ -178,10 +244,11 @@ def _import(entry: Entry | None, source: Path, build: Path) -> None:
             f"--from {source}: no known dataset layout there (an unregistered name needs a dataset folder)"
         )
     if source.is_file():
-        if len(entry.files) != 1:
-            want = ", ".join(r.dest for r in entry.files)
+        if len(entry.files) != 1 or entry.hub:
+            want = [r.dest for r in entry.files] + [dest for h in entry.hub for _, dest in h.paths]
             raise RankError(
-                f"--from {source}: {entry.name} has {len(entry.files)} files ({want}); give their folder"
+                f"--from {source}: {entry.name} has {len(want) or 'several'} files ({', '.join(want) or 'a dataset folder'}); "
+                "give their folder"
             )
         _place(_verified(source, entry.files[0]), entry.files[0], build, move=False)
         return
@@ -191,6 +258,18 @@ def _import(entry: Entry | None, source: Path, build: Path) -> None:
         if found is None:
             raise RankError(f"--from {source}: no {remote.dest} there (the file fetched from {remote.url})")
         _place(_verified(found, remote), remote, build, move=False)
+    for hub in entry.hub:
+        if not hub.paths:
+            raise RankError(
+                f"--from {source}: give {entry.name}'s dataset folder (in the {entry.layout} layout)"
+            )
+        for path, dest in hub.paths:
+            candidates = [source / dest, source / path, source / Path(path).name]
+            found = next((c for c in candidates if c.is_file()), None)
+            if found is None:
+                raise RankError(f"--from {source}: no {dest} there (the file {path} of {hub.repo})")
+            (build / dest).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found, build / dest)
 
 
 def _verified(path: Path, remote: Remote) -> Path:

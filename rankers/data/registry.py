@@ -6,13 +6,14 @@
      writes);
   3. `../shared/data` relative to the current directory (the project's shared sets).
 A name is a folder under one of these roots (`scifact`, `beir/nfcorpus`); registered names (`REGISTRY`) also say
-where to download the set from. `NAME#subset` keeps one sub-collection of a LoCoV1 table.
+where to download the set from; `mteb/<Task>` names any retrieval task of the installed mteb package's registry
+(`lookup`). `NAME#subset` keeps one sub-collection of a LoCoV1 table.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rankers.data.base import Dataset
@@ -39,6 +40,20 @@ class Remote:
 
 
 @dataclass(frozen=True)
+class HubFiles:
+    """Files of one Hugging Face dataset repository, fetched from one commit (`revision`; None: the commit `main`
+    is at when fetching, recorded in the dataset's rank-dataset.json). `paths` maps a path in the repository to
+    its name in the dataset folder; an MTEB task (`mteb_subset` set) takes the files its dataset card names for
+    that subset and the evaluation `splits` (rankers.data.hub.mteb_files)."""
+
+    repo: str
+    revision: str | None = None
+    paths: tuple[tuple[str, str], ...] = ()
+    mteb_subset: str | None = None
+    splits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Entry:
     name: str
     layout: str
@@ -46,10 +61,15 @@ class Entry:
     preset: str
     source: str
     files: tuple[Remote, ...] = field(default_factory=tuple)
+    hub: tuple[HubFiles, ...] = field(default_factory=tuple)
+    # Lucene analyzer of the texts (rankers.bm25.LANGUAGES).
+    language: str = "en"
+    # Why `rank data get` cannot fetch it, when it cannot (a shared set, an MTEB task mteb loads with its own code).
+    unavailable: str = ""
 
     @property
     def downloadable(self) -> bool:
-        return bool(self.files)
+        return bool(self.files or self.hub) and not self.unavailable
 
 
 # ---------------------------------------------------------------- the registry
@@ -73,17 +93,8 @@ _BEIR_MD5 = {
     "scifact": "5f7d1de60b170fc8027bb7898e2efca1",
 }
 
-_HF = "https://huggingface.co/datasets/{repo}/resolve/main/{path}"
-# MTEB retrieval tasks on the hub in the BEIR layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
-_MTEB = {
-    "scifact": ("test", "train"),
-    "nfcorpus": ("test",),
-    "arguana": ("test",),
-    "scidocs": ("test",),
-    "fiqa": ("test",),
-    "trec-covid": ("test",),
-}
-_LOCO = (
+# In the order of the LoCoV1 table (Saad-Falcon et al., 2024); `rank suite run loco` reports them in this order.
+LOCO_TASKS = (
     "summ_screen_fd",
     "gov_report",
     "qmsum",
@@ -100,28 +111,66 @@ _LOCO = (
 # qmsum's document file sits at the root of LoCoV1-Documents (moved there after upload); the others in documents/.
 _LOCO_DOC_PATH = {"qmsum": "qmsum_test.jsonl"}
 
+# The repositories' commits could not be looked up from here (no hub): fetched from the commit `main` is at,
+# which rank-dataset.json records.
+_LOCO_QUERIES = HubFiles("hazyresearch/LoCoV1-Queries")
+_LOCO_DOCUMENTS = HubFiles("hazyresearch/LoCoV1-Documents")
+_T2RANKING_FILES = ("collection.tsv", "queries.dev.tsv", "qrels.dev.tsv", "qrels.retrieval.dev.tsv")
+
 _SHARED = {
     "scifact": (
         "beir",
         "mteb",
         "SciFact claims -> cited abstracts (BEIR layout), 5,183 docs, 300 test queries",
+        "en",
     ),
-    "realtimeqa": ("beir", "mteb", "RealTimeQA news questions with dates (BEIR layout + dates), 2,501 docs"),
+    "realtimeqa": (
+        "beir",
+        "mteb",
+        "RealTimeQA news questions with dates (BEIR layout + dates), 2,501 docs",
+        "en",
+    ),
     "vaswani": (
         "trec",
         "default",
         "Vaswani/NPL physics abstracts, classic TREC files, 11,429 docs, 93 topics",
+        "en",
     ),
-    "lecard-t2": ("t2ranking", "t2ranking", "LeCaRD Chinese legal cases in the T2Ranking layout, 9,088 docs"),
-    "t2ranking-sample": ("t2ranking", "t2ranking", "THUIR's 200-query T2Ranking sample (no collection)"),
-    "qmsum-loco": ("loco", "loco", "QMSum meeting transcripts in the LoCoV1 layout, 70 docs, 481 queries"),
+    "lecard-t2": (
+        "t2ranking",
+        "t2ranking",
+        "LeCaRD Chinese legal cases in the T2Ranking layout, 9,088 docs",
+        "zh",
+    ),
+    "t2ranking-sample": (
+        "t2ranking",
+        "t2ranking",
+        "THUIR's 200-query T2Ranking sample (no collection)",
+        "zh",
+    ),
+    "qmsum-loco": (
+        "loco",
+        "loco",
+        "QMSum meeting transcripts in the LoCoV1 layout, 70 docs, 481 queries",
+        "en",
+    ),
 }
 
 
 def _registry() -> dict[str, Entry]:
     out: list[Entry] = []
-    for name, (layout, preset, description) in _SHARED.items():
-        out.append(Entry(name, layout, description, preset, "shared set: ../shared/data/" + name))
+    for name, (layout, preset, description, language) in _SHARED.items():
+        out.append(
+            Entry(
+                name,
+                layout,
+                description,
+                preset,
+                "shared set: ../shared/data/" + name,
+                language=language,
+                unavailable="a shared set with no public download; import a copy with --from PATH",
+            )
+        )
     for name, md5 in _BEIR_MD5.items():
         url = _BEIR_URL.format(name)
         out.append(
@@ -134,11 +183,6 @@ def _registry() -> dict[str, Entry]:
                 (Remote(url, f"{name}.zip", md5=md5, unpack=True),),
             )
         )
-    for task, splits in _MTEB.items():
-        repo = f"mteb/{task}"
-        files = [Remote(_HF.format(repo=repo, path=p), p) for p in ("corpus.jsonl", "queries.jsonl")]
-        files += [Remote(_HF.format(repo=repo, path=f"qrels/{s}.tsv"), f"qrels/{s}.tsv") for s in splits]
-        out.append(Entry(repo, "beir", f"MTEB retrieval task {task}", "mteb", f"hf:{repo}", tuple(files)))
     t2 = "THUIR/T2Ranking"
     out.append(
         Entry(
@@ -147,13 +191,11 @@ def _registry() -> dict[str, Entry]:
             "T2Ranking Chinese passage ranking, dev split (2.3M passages, 3.7 GB collection)",
             "t2ranking",
             f"hf:{t2}",
-            tuple(
-                Remote(_HF.format(repo=t2, path=f"data/{f}"), f)
-                for f in ("collection.tsv", "queries.dev.tsv", "qrels.dev.tsv", "qrels.retrieval.dev.tsv")
-            ),
+            hub=(HubFiles(t2, paths=tuple((f"data/{f}", f) for f in _T2RANKING_FILES)),),
+            language="zh",
         )
     )
-    for sub in _LOCO:
+    for sub in LOCO_TASKS:
         docs = _LOCO_DOC_PATH.get(sub, f"documents/{sub}_test.jsonl")
         out.append(
             Entry(
@@ -162,12 +204,9 @@ def _registry() -> dict[str, Entry]:
                 f"LoCoV1 long-document retrieval: {sub}",
                 "loco",
                 "hf:hazyresearch/LoCoV1-Queries + hazyresearch/LoCoV1-Documents",
-                (
-                    Remote(_HF.format(repo="hazyresearch/LoCoV1-Documents", path=docs), "documents.jsonl"),
-                    Remote(
-                        _HF.format(repo="hazyresearch/LoCoV1-Queries", path=f"documents/{sub}_test.jsonl"),
-                        "queries.jsonl",
-                    ),
+                hub=(
+                    replace(_LOCO_DOCUMENTS, paths=((docs, "documents.jsonl"),)),
+                    replace(_LOCO_QUERIES, paths=((f"documents/{sub}_test.jsonl", "queries.jsonl"),)),
                 ),
             )
         )
@@ -175,6 +214,19 @@ def _registry() -> dict[str, Entry]:
 
 
 REGISTRY: dict[str, Entry] = _registry()
+MTEB_PREFIX = "mteb/"
+
+
+def lookup(name: str) -> Entry | None:
+    """The registry entry of a name: the static ones above, or `mteb/<Task>[/<subset>]` from mteb's own registry
+    (imported only for such a name; an unknown task is an error that says so)."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if name.lower().startswith(MTEB_PREFIX):
+        from rankers.suites.mteb_tasks import registry_entry
+
+        return registry_entry(name)
+    return None
 
 
 # ---------------------------------------------------------------- where datasets live
@@ -259,11 +311,16 @@ def load_dataset(name_or_path: str | Path) -> Dataset:
     local = find_local(base)
     if local is not None:
         return open_folder(local, subset or None, name=base)
-    if base in REGISTRY:
+    entry = lookup(base)
+    if entry is not None:
+        # `mteb/scifact` and `mteb/SciFact` name one task; its folder has the registry's spelling.
+        local = find_local(entry.name) if entry.name != base else None
+        if local is not None:
+            return open_folder(local, subset or None, name=entry.name)
         where = ", ".join(str(r) for r in search_path())
-        hint = f"run `rank data get {base}`" if REGISTRY[base].downloadable else "it is a shared set"
+        hint = f"run `rank data get {entry.name}`" if entry.downloadable else entry.unavailable
         raise RankError(f"--dataset {text}: registered but not found locally ({hint}); looked in: {where}")
     raise RankError(
         f"--dataset {text}: no such folder and no such dataset name; registered names: "
-        f"{', '.join(sorted(REGISTRY))} (see `rank data list`)"
+        f"{', '.join(sorted(REGISTRY))}, and mteb/<Task> for MTEB's retrieval tasks (see `rank data list`)"
     )

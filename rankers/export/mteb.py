@@ -83,8 +83,23 @@ def task_result(
     Every judged query must have a ranking: mteb averages over the queries its retriever returned, which is all
     of them, so a run with gaps would get a number MTEB never gives.
     """
+    scores = split_scores(task, qrels, rankings, split, hf_subset)
+    return results_of(task, {split: {hf_subset: scores}}, seconds)
+
+
+def results_of(task: Any, scores: dict[str, dict[str, dict[str, Any]]], seconds: float | None = None):
+    """An `mteb.TaskResult` from the scores of each split and subset (`split_scores`): one task, whole."""
     _mteb()
     from mteb import TaskResult
+
+    return TaskResult.from_task_results(task, scores, evaluation_time=seconds or 0.0)
+
+
+def split_scores(
+    task: Any, qrels: Qrels, rankings: Iterable[Ranking], split: str, hf_subset: str = "default"
+) -> dict[str, Any]:
+    """mteb's score dict of one split and subset of `task` (main_score included), from a complete run."""
+    _mteb()
     from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores, make_score_dict
 
     if split not in task.metadata.eval_splits:
@@ -124,7 +139,7 @@ def task_result(
         task_scores={},
     )
     scores["main_score"] = scores[task.metadata.main_score]
-    return TaskResult.from_task_results(task, {split: {hf_subset: scores}}, evaluation_time=seconds or 0.0)
+    return scores
 
 
 def to_json(result: Any) -> str:
