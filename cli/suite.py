@@ -134,7 +134,9 @@ def compare(
     tasks: Tasks = None,
     languages: Languages = None,
     out: OutRoot = DEFAULT_OUT,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown | json.")] = "markdown",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="markdown | json | html (one offline page with the chart).")
+    ] = "markdown",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (atomically).")] = None,
     test: Annotated[str, typer.Option("--test", help="Paired test: student | fisher | tukey.")] = "student",
     max_p: Annotated[
@@ -150,14 +152,21 @@ def compare(
     from rankers.suites.catalog import get_suite, select
     from rankers.suites.compare import compare_systems, to_markdown
 
-    if fmt not in ("markdown", "json"):
-        raise RankError(f"--format {fmt}: choose markdown or json")
+    if fmt not in ("markdown", "json", "html"):
+        raise RankError(f"--format {fmt}: choose markdown, json or html")
+    if fmt == "html" and output is None:
+        raise RankError("--format html: give the page's file with --output")
     if not 0 < max_p < 1:
         raise RankError(f"--max-p {max_p}: must be between 0 and 1")
     chosen = select(get_suite(suite), _split(tasks), _split(languages))
     names = [_system_name(s) for s in systems]
     c = compare_systems(chosen, names, out, test=test, max_p=max_p)
-    text = to_markdown(c) if fmt == "markdown" else json.dumps(c, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "html":
+        from rankers.figures import suite_page
+
+        text = suite_page(c)
+    else:
+        text = to_markdown(c) if fmt == "markdown" else json.dumps(c, ensure_ascii=False, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return

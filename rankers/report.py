@@ -68,6 +68,11 @@ def _ex(qids: list[str], k: int = 5) -> str:
 _SUPER = str.maketrans("abcdefghijklmnoprstuvwxyz0123456789", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
+def superscript(marks: str) -> str:
+    """Run keys as Unicode superscripts, for plain-text tables (`0.6789ᵃᵇ`)."""
+    return marks
+
+
 def _marks(c: Comparison, name: str, metric: str) -> str:
     return "".join(c.key(b) for b in c.beats(name, metric))
 
@@ -131,7 +136,7 @@ def table_renderables(c: Comparison) -> list[Any]:
         cells = []
         for m in c.metrics:
             best = len(c.runs) > 1 and r.means[m.label] == _best(c, m.label)
-            cell = _fmt(r.means[m.label]) + _marks(c, r.name, m.label).translate(_SUPER)
+            cell = _fmt(r.means[m.label]) + superscript(_marks(c, r.name, m.label))
             cells.append(Text(cell, style="bold" if best else ""))
         t.add_row(c.key(r.name), Text(r.name), *cells, *_cost_cells(r, c))
     out: list[Any] = [Text(_title(c), style="bold"), t]
@@ -184,7 +189,7 @@ def render_markdown(c: Comparison) -> str:
     for r in c.runs:
         cells = []
         for m in c.metrics:
-            cell = _fmt(r.means[m.label]) + _marks(c, r.name, m.label).translate(_SUPER)
+            cell = _fmt(r.means[m.label]) + superscript(_marks(c, r.name, m.label))
             cells.append(f"**{cell}**" if len(c.runs) > 1 and r.means[m.label] == _best(c, m.label) else cell)
         rows.append([c.key(r.name), _md(r.name), *cells, *_cost_cells(r, c)])
     lines = [f"**{_md(_title(c))}**", ""] + ["| " + " | ".join(row) + " |" for row in rows]

@@ -435,3 +435,35 @@ def test_cost_chart_from_a_real_rerank_read_from_meta_and_from_the_sidecar(demo,
         assert page.evaluate("document.querySelectorAll('#fig-cost g.mark-rule.role-mark line').length") == 3
         page.evaluate("document.getElementById('cost').scrollIntoView()")
         _keep(page.screenshot(tmp_path / "cost.png"))
+
+
+def test_suite_page_renders_in_headless_chromium(browser, tmp_path):
+    """`rank suite compare -f html`: the table of each task's main metric with its marks, and the chart."""
+    from rankers.figures import suite_page
+
+    c = {
+        "suite": "local", "systems": ["bm25", "rrf"], "keys": {"bm25": "a", "rrf": "b"}, "test": "student",
+        "max_p": 0.05, "skipped": [["t2ranking-sample", "skipped by every system (nothing to search)"]],
+        "rows": [
+            {"task": "scifact", "metric": "ndcg@10", "queries": 300, "scores": {"bm25": 0.6789, "rrf": 0.7202},
+             "beats": {"bm25": [], "rrf": ["bm25"]}, "pairs": []},
+            {"task": "lecard-t2", "metric": "mrr@10:retrieval", "queries": 100, "scores": {"bm25": 0.6886, "rrf": 0.6601},
+             "beats": {"bm25": [], "rrf": []}, "pairs": []},
+        ],
+        "average": {"over": 2, "of": 2, "scores": {"bm25": 0.68375, "rrf": 0.69015}, "beats": {"bm25": [], "rrf": []},
+                    "pairs": []},
+    }  # fmt: skip
+    path = tmp_path / "suite.html"
+    path.write_text(suite_page(c), encoding="utf-8")
+    with chromium.Page(browser) as page:
+        page.goto(path.as_uri())
+        assert page.wait_until("document.body.getAttribute('data-figures-drawn')") == "1"
+        assert page.errors() == [] and page.failed_requests() == []
+        dom = page.evaluate(
+            """(() => ({
+              embedded: JSON.parse(document.getElementById('rank-eval').textContent),
+              cells: Array.from(document.querySelectorAll('table.suite td[data-value]')).map(td => td.innerText),
+              svg: document.querySelectorAll('#fig-suite svg.marks').length }))()"""
+        )
+    assert dom["embedded"] == c and dom["svg"] == 1
+    assert dom["cells"] == ["0.6789", "0.7202a", "0.6886", "0.6601", f"{0.68375:.4f}", f"{0.69015:.4f}"]

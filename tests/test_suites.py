@@ -477,6 +477,15 @@ def test_compare_two_systems_with_holm_corrected_tests(work):
     assert "| task | metric | bm25 (a) | bm25+minilm-rrf (b) |" in md.stdout and "Holm" in md.stdout
     one = rank(work, "suite", "compare", "local", "-s", "bm25", "--out", str(work["out"]))
     assert one.returncode == 2 and "at least two systems" in one.stderr
+    # The same comparison as one offline page: its embedded data is the JSON above (rendered in test_report).
+    page = work["limited"] / "compare.html"
+    p = rank(work, "suite", "compare", "local", "-s", "bm25", "-s", "bm25+minilm-rrf", "--out", str(work["limited"]),
+             "-f", "html", "-o", str(page))  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    embedded = re.search(
+        r'<script type="application/json" id="rank-eval">(.*?)</script>', page.read_text(), re.S
+    )
+    assert json.loads(embedded.group(1)) == c and 'id="fig-suite"' in page.read_text()
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from rankers.evaluate import Comparison, Qrels
 from rankers.figures.tables import Outcomes, SuiteTable
 from rankers.run import Ranking
 
-__all__ = ["Report", "SuiteTable", "build_report"]
+__all__ = ["Report", "SuiteTable", "build_report", "suite_page"]
 
 
 @dataclass
@@ -152,3 +152,52 @@ def build_report(
     if suite is not None:
         specs["suite"] = charts.suite_chart(suite.rows(), suite.tasks, suite.systems, suite.metric)
     return Report(c, baseline if len(names) > 1 else None, metric, specs, outcomes, cost_metric, suite, title)
+
+
+def suite_page(comparison: Mapping[str, Any], title: str | None = None) -> str:
+    """The page of `rank suite compare -f html`: its table (each task's main metric, the average over tasks,
+    superscripts for significant wins) and the task-by-system chart, from `rankers.suites.compare_systems`'s
+    data, which the page also embeds (`<script id="rank-eval">`)."""
+    from rankers.figures import charts, page, render
+
+    c = comparison
+    names, keys = c["systems"], c["keys"]
+    table = SuiteTable({r["task"]: dict(r["scores"]) for r in c["rows"]}, metric="main metric")
+
+    def cell(scores: Mapping[str, float], beats: Mapping[str, list[str]], n: str) -> str:
+        marks = "".join(keys[b] for b in beats.get(n, []))
+        best = scores[n] == max(scores.values())
+        return f'<td class="{"best" if best else ""}" data-value="{scores[n]!r}">{scores[n]:.4f}<sup>{escape(marks)}</sup></td>'
+
+    head = "".join(f"<th>{escape(n)} ({escape(keys[n])})</th>" for n in names)
+    rows = [
+        f"<tr><td>{escape(r['task'])}</td><td>{escape(r['metric'])}</td>"
+        + "".join(cell(r["scores"], r["beats"], n) for n in names)
+        + "</tr>"
+        for r in c["rows"]
+    ]
+    a = c["average"]
+    if "scores" in a:
+        rows.append(
+            f"<tr><td><b>average</b> ({a['over']} of {a['of']})</td><td>main</td>"
+            + "".join(cell(a["scores"], a["beats"], n) for n in names)
+            + "</tr>"
+        )
+    tests = {"student": "paired t-test", "fisher": "randomization test", "tukey": "Tukey HSD"}[c["test"]]
+    legend = (
+        f"Superscript: significantly better than that system ({tests}, Holm-corrected over the system pairs, "
+        f"p &le; {c['max_p']}); per task over its queries, on the average over the tasks."
+    )
+    if c["skipped"]:
+        legend += " Left out: " + escape("; ".join(f"{t} ({why})" for t, why in c["skipped"]))
+    body = (
+        f'<table class="suite"><thead><tr><th>task</th><th>metric</th>{head}</tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table><p class="legend">{legend}</p>'
+    )
+    spec = charts.suite_chart(table.rows(), table.tasks, table.systems, table.metric)
+    sections = [
+        page.Section("metrics", "Systems by task", body),
+        page.Section("suite", "Tasks by systems", "<p>Each task's main metric.</p>", "fig-suite"),
+    ]
+    title = title or f"rank suite compare: {c['suite']}"
+    return page.render_page(title, sections, {"fig-suite": spec}, dict(c), render.vega_runtime())

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from rankers.errors import RankError
+from rankers.report import superscript
 from rankers.suites.catalog import Suite
 from rankers.suites.runner import DONE, read_record, record_qrels, task_metrics
 
 # The letters of rankers.evaluate.run_key as superscripts (as `rank eval` prints them).
-_SUPER = str.maketrans("abcdefghijklmnoprstuvwxyz0123456789", "ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def compare_systems(
@@ -109,7 +109,7 @@ def to_markdown(c: dict[str, Any]) -> str:
 
     def cell(scores: dict[str, float], beats: dict[str, list[str]], n: str) -> str:
         marks = "".join(keys[b] for b in beats.get(n, []))
-        return f"{scores[n]:.4f}" + marks.translate(_SUPER)
+        return f"{scores[n]:.4f}" + superscript(marks)
 
     for r in c["rows"]:
         lines.append(
