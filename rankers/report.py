@@ -70,7 +70,7 @@ _SUPER = str.maketrans("abcdefghijklmnoprstuvwxyz0123456789", "ᵃᵇᶜᵈᵉ�
 
 def superscript(marks: str) -> str:
     """Run keys as Unicode superscripts, for plain-text tables (`0.6789ᵃᵇ`)."""
-    return marks
+    return marks.translate(_SUPER)
 
 
 def _marks(c: Comparison, name: str, metric: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rankers.io import read_run, write_run
+from rankers.rerank.parse import REPAIRS
 from rankers.run import Candidate, Query, Ranking
 
 pytestmark = pytest.mark.slow
@@ -80,15 +81,7 @@ def test_cli_sliding_run_then_cached_rerun_makes_no_call(server, tmp_path):
     for r in first:
         assert sorted(c.docid for c in r.candidates) == sorted(f"d{r.qid[1:]}-{i}" for i in range(12))
         assert r.meta["cost"]["calls"] == 3 and r.meta["cost"]["prompt_tokens"] > 0
-        assert set(r.meta["repairs"]) <= {
-            "think",
-            "lookalike",
-            "bare_numbers",
-            "out_of_range",
-            "duplicate",
-            "missing",
-            "empty",
-        }
+        assert set(r.meta["repairs"]) <= set(REPAIRS)
     side = json.loads(Path(f"{out}.cost.json").read_text())
     assert side["totals"]["calls"] == 6 and side["totals"]["cached_calls"] == 0
     assert side["config"]["mode"] == "sliding" and side["config"]["window_size"] == 6

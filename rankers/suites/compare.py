@@ -17,8 +17,6 @@ from rankers.report import superscript
 from rankers.suites.catalog import Suite
 from rankers.suites.runner import DONE, read_record, record_qrels, task_metrics
 
-# The letters of rankers.evaluate.run_key as superscripts (as `rank eval` prints them).
-
 
 def compare_systems(
     suite: Suite, names: list[str], out_root: Path, test: str = "student", max_p: float = 0.05
