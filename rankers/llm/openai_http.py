@@ -8,6 +8,7 @@ The API key goes into the Authorization header only: it is never part of a messa
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
@@ -94,6 +95,10 @@ class OpenAIBackend(Backend):
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     return json.loads(resp.read().decode("utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                # A gateway's HTML error page, a body cut short: worth another try, like a dropped connection.
+                reason, status = "something that is not JSON", 200
+                continue
             except urllib.error.HTTPError as e:
                 detail = _error_detail(e)
                 if e.code in RETRY_STATUS:
@@ -107,8 +112,11 @@ class OpenAIBackend(Backend):
                 reason = "timed out" if isinstance(r, TimeoutError) or "timed out" in str(r) else str(r)
                 status = None
                 continue
-            except json.JSONDecodeError:
-                raise BackendError(f"openai: {public_url(url)} answered something that is not JSON") from None
+            except http.client.HTTPException as e:
+                # IncompleteRead (the connection closed before the promised Content-Length), a bad status line.
+                reason = f"an answer cut short ({type(e).__name__})"
+                status = None
+                continue
         if status is not None:
             n = f"{tries} tr{'y' if tries == 1 else 'ies'}"
             raise BackendError(f"openai: {public_url(url)} answered {reason} ({n})", status)
