@@ -206,3 +206,11 @@ suite-loco suite-t2ranking suite-mteb-eng suite-mteb-cmn suite-mmteb: suite-%: v
 SUITE_ROUNDS ?= 1
 bench-suites: venv
 	$(BIN)/python bench/suites.py --data-dir $(DATA_DIR) --threads $(THREADS) --rounds $(SUITE_ROUNDS)
+
+# ---- Fault injection (issue 15): every long command killed with SIGKILL at seeded random moments and rerun to the
+# same output; rank rerank behind a flaky proxy and across a llama.cpp server restart ->
+# bench/results/faults.md ("Kills and flaky servers"). KILLS trials per command; ~15 min on 2 cores.
+KILLS ?= 6
+.PHONY: bench-faults
+bench-faults: venv
+	nice $(BIN)/python bench/faults.py --data-dir $(DATA_DIR) --kills $(KILLS)

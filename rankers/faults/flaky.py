@@ -30,7 +30,9 @@ class Result:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def rerank(run: Path, base_url: str, out: Path, cache: Path, *extra: str, cwd: Path) -> subprocess.CompletedProcess:
+def rerank(
+    run: Path, base_url: str, out: Path, cache: Path, *extra: str, cwd: Path
+) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "cli.main", "rerank", str(run), "--llm", "openai:local", "--base-url", base_url,
             "--hits", "12", "--window-size", "6", "--stride", "3", "--max-passage-tokens", "24",
             "--cache-dir", str(cache), "--concurrency", "1", *extra, "-o", str(out)]  # fmt: skip
@@ -85,7 +87,9 @@ def random_faults(run: Path, upstream: str, work: Path, cwd: Path, seed: int, ra
     return Result(f"random faults (seed {seed})", ok, detail, counts)
 
 
-def persistent_fault(run: Path, upstream: str, ref: Path, work: Path, cwd: Path, kind: str, good: int = 2) -> Result:
+def persistent_fault(
+    run: Path, upstream: str, ref: Path, work: Path, cwd: Path, kind: str, good: int = 2
+) -> Result:
     """`good` answers pass, then `kind` on every try: the run must stop with one line and write nothing; the rerun
     against the real server must reuse the `good` cached answers and end with the reference ranking."""
     out, cache = work / f"persistent-{kind}.jsonl", work / f"cache-{kind}"
@@ -118,7 +122,9 @@ def persistent_fault(run: Path, upstream: str, ref: Path, work: Path, cwd: Path,
     return Result(f"persistent {kind}", not problems, "; ".join(problems) or line[:160], counts)
 
 
-def server_restart(run: Path, model: str, ref: Path, work: Path, cwd: Path, down_s: float, at_s: float) -> Result:
+def server_restart(
+    run: Path, model: str, ref: Path, work: Path, cwd: Path, down_s: float, at_s: float
+) -> Result:
     """The real llama.cpp server is stopped `at_s` seconds into the run and started again `down_s` later on the
     same port. Within the retries' reach the run completes with the reference ranking; beyond it, it stops with
     one line and a rerun finishes from the cache."""

@@ -50,7 +50,8 @@ def tiny_inputs(data_dir: Path, root: Path, docs: int = 200) -> Inputs:
     queries = [json.loads(x) for x in (src / "queries.jsonl").read_text().splitlines()[:6]]
     (ds / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     (ds / "qrels" / "test.tsv").write_text(
-        "query-id\tcorpus-id\tscore\n" + "".join(f"{q['_id']}\t{corpus[i]['_id']}\t1\n" for i, q in enumerate(queries))
+        "query-id\tcorpus-id\tscore\n"
+        + "".join(f"{q['_id']}\t{corpus[i]['_id']}\t1\n" for i, q in enumerate(queries))
     )
     text = {d["_id"]: f"{d.get('title', '')} {d['text']}"[:400] for d in corpus}
     ids = list(text)
@@ -63,19 +64,30 @@ def tiny_inputs(data_dir: Path, root: Path, docs: int = 200) -> Inputs:
     )  # fmt: skip
     examples = root / "examples.jsonl"
     examples.write_text(
-        json.dumps({"query": "what do pandas eat", "document": "Giant pandas eat bamboo almost exclusively."}) + "\n"
+        json.dumps({"query": "what do pandas eat", "document": "Giant pandas eat bamboo almost exclusively."})
+        + "\n"
     )
     pairs = root / "pairs.jsonl"
     pairs.write_text(
         "".join(
-            json.dumps({"qid": f"p{i}", "query": " ".join(text[d].split()[:8]), "docid": d, "document": text[d]}) + "\n"
+            json.dumps(
+                {"qid": f"p{i}", "query": " ".join(text[d].split()[:8]), "docid": d, "document": text[d]}
+            )
+            + "\n"
             for i, d in enumerate(ids[:32])
         )
     )
     events = root / "events.jsonl"
     events.write_text(
         "".join(
-            json.dumps({"id": d, "date": f"2022-{1 + i % 12:02d}-{1 + i % 28:02d}", "title": text[d][:40], "text": text[d]})
+            json.dumps(
+                {
+                    "id": d,
+                    "date": f"2022-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                    "title": text[d][:40],
+                    "text": text[d],
+                }
+            )
             + "\n"
             for i, d in enumerate(ids)
         )
@@ -84,7 +96,9 @@ def tiny_inputs(data_dir: Path, root: Path, docs: int = 200) -> Inputs:
     loco_docs = (loco / "documents.jsonl").read_bytes()
     pids = {json.loads(d)["pid"] for d in loco_docs.decode().splitlines()}
     loco_queries = "".join(
-        q + "\n" for q in (loco / "queries.jsonl").read_text().splitlines() if json.loads(q)["answer_pids"][0] in pids
+        q + "\n"
+        for q in (loco / "queries.jsonl").read_text().splitlines()
+        if json.loads(q)["answer_pids"][0] in pids
     ).encode()
     return Inputs(ds, run, examples, pairs, events, loco_docs, loco_queries)
 

@@ -31,7 +31,9 @@ class Job:
     args: list[str]  # after `rank`; "{work}" is replaced by the try's folder
     output: str  # relative to the try's folder
     same: Compare
-    intact: Callable[[Path], str | None] = lambda work: None  # caches/checkpoints after a kill; None when fine
+    intact: Callable[[Path], str | None] = lambda work: (
+        None
+    )  # caches/checkpoints after a kill; None when fine
     env: dict[str, str] = field(default_factory=dict)  # "{work}" is replaced here too
     setup: Callable[[Path], None] = lambda work: None
     timeout_s: float = 900.0
@@ -106,7 +108,9 @@ class _Poller(threading.Thread):
             self.bad.append(f"partial output at {self.path.name}: {why}")
 
 
-def run_to_end(job: Job, work: Path, cwd: Path, reference: Path | None = None) -> tuple[int, float, list[str]]:
+def run_to_end(
+    job: Job, work: Path, cwd: Path, reference: Path | None = None
+) -> tuple[int, float, list[str]]:
     """Run `job` in `work` to completion: (exit status, wall seconds, problems the poller saw)."""
     work.mkdir(parents=True, exist_ok=True)
     poller = _Poller(work / job.output, reference, job.same) if reference is not None else None
@@ -151,7 +155,7 @@ def trial(ref: Reference, root: Path, cwd: Path, rng: random.Random, kills: int 
     problems: list[str] = []
     polls = 0
     killed_any, done_early, first_at = False, False, 0.0
-    for k in range(kills):
+    for _ in range(kills):
         at = rng.uniform(0, ref.wall_s)
         first_at = first_at or at
         poller = _Poller(out, ref.output, job.same)
@@ -178,7 +182,9 @@ def trial(ref: Reference, root: Path, cwd: Path, rng: random.Random, kills: int 
         if why:
             problems.append(f"after the kill at {at:.2f} s: {why}")
         if out.exists():
-            done_early = True  # killed after the output was in place (a side file, clean-up): nothing to rerun
+            done_early = (
+                True  # killed after the output was in place (a side file, clean-up): nothing to rerun
+            )
             break
     rerun_s = 0.0
     if not done_early:
@@ -219,8 +225,12 @@ def same_tree(ignore: Callable[[str], bool] = lambda rel: False) -> Compare:
     def compare(a: Path, b: Path) -> str | None:
         if not b.is_dir():
             return f"{b.name} is not a folder"
-        fa = {str(p.relative_to(a)) for p in a.rglob("*") if p.is_file() and not ignore(str(p.relative_to(a)))}
-        fb = {str(p.relative_to(b)) for p in b.rglob("*") if p.is_file() and not ignore(str(p.relative_to(b)))}
+        fa = {
+            str(p.relative_to(a)) for p in a.rglob("*") if p.is_file() and not ignore(str(p.relative_to(a)))
+        }
+        fb = {
+            str(p.relative_to(b)) for p in b.rglob("*") if p.is_file() and not ignore(str(p.relative_to(b)))
+        }
         if fa != fb:
             return f"files differ: missing {sorted(fa - fb)[:3]}, extra {sorted(fb - fa)[:3]}"
         for rel in sorted(fa):
