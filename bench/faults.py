@@ -114,7 +114,7 @@ def main() -> None:
     lines = [HEADING, "",
              f"`make bench-faults` (bench/faults.py, seed {a.seed}); load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
              f"on {os.cpu_count()} CPUs; {time.perf_counter() - t_all:.0f} s in all.", "",
-             "Each command on tiny inputs (200 scifact documents; a 2-query x 12-passage run for rerank; SmolLM2-135M "
+             "Each command on tiny inputs (200 scifact documents; a 1-query x 6-passage run for rerank; SmolLM2-135M "
              "through llama.cpp) is run once uninterrupted, then killed with SIGKILL (its whole process group) at "
              "moments drawn uniformly over that run's wall time (every other trial twice), then rerun to completion. "
              "While it runs, the output path is polled every 20 ms: whenever it exists it must already equal the "
@@ -130,7 +130,7 @@ def main() -> None:
         for r in flaky_rows:
             total.update(r.counts)
         lines += ["", "### A flaky LLM server", "",
-                  "`rank rerank` (sliding, window 6, stride 3) through a proxy that injects faults into chat "
+                  "`rank rerank` (sliding, 6 passages, window 4, stride 2) through a proxy that injects faults into chat "
                   "completions (rankers/faults/proxy.py), then the same command against the real server with the "
                   "same cache. Faults served, by kind: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(total.items())) + ".", "",

@@ -34,7 +34,7 @@ def rerank(
     run: Path, base_url: str, out: Path, cache: Path, *extra: str, cwd: Path
 ) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "cli.main", "rerank", str(run), "--llm", "openai:local", "--base-url", base_url,
-            "--hits", "12", "--window-size", "6", "--stride", "3", "--max-passage-tokens", "24",
+            "--hits", "6", "--window-size", "4", "--stride", "2", "--max-passage-tokens", "24",
             "--cache-dir", str(cache), "--concurrency", "1", *extra, "-o", str(out)]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, timeout=900)

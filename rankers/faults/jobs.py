@@ -58,8 +58,8 @@ def tiny_inputs(data_dir: Path, root: Path, docs: int = 200) -> Inputs:
     run = root / "run.jsonl"
     write_run(
         [Ranking(Query(q["_id"], q["text"]),
-                 [Candidate(ids[(7 * k + i) % len(ids)], 12.0 - i, text[ids[(7 * k + i) % len(ids)]]) for i in range(12)])
-         for k, q in enumerate(queries[:2])],
+                 [Candidate(ids[(7 * k + i) % len(ids)], 12.0 - i, text[ids[(7 * k + i) % len(ids)]]) for i in range(6)])
+         for k, q in enumerate(queries[:1])],
         run,
     )  # fmt: skip
     examples = root / "examples.jsonl"
@@ -157,10 +157,10 @@ def _dense_partial_intact(work: Path) -> str | None:
 
 
 def rerank_job(inp: Inputs, base_url: str, mode: str) -> Job:
-    extra = ["--window-size", "6", "--stride", "3"] if mode == "sliding" else []
+    extra = ["--window-size", "4", "--stride", "2"] if mode == "sliding" else []
     return Job(
         f"rerank {mode}",
-        ["rerank", str(inp.run), "--llm", "openai:local", "--base-url", base_url, "--mode", mode, "--hits", "12",
+        ["rerank", str(inp.run), "--llm", "openai:local", "--base-url", base_url, "--mode", mode, "--hits", "6",
          *extra, "--max-passage-tokens", "24", "--cache-dir", "{work}/cache", "--concurrency", "1",
          "-o", "{work}/out.jsonl"],
         "out.jsonl",
@@ -186,7 +186,7 @@ def synth_job(inp: Inputs) -> Job:
     return Job(
         "synth",
         ["synth", "-d", str(inp.dataset), "--examples", str(inp.examples), "--llm", "llamacpp:smollm2",
-         "--docs", "6", "--per-doc", "2", "--batch", "2", "-o", "{work}/pairs.jsonl"],
+         "--docs", "3", "--per-doc", "1", "--batch", "1", "-o", "{work}/pairs.jsonl"],
         "pairs.jsonl",
         same_bytes,
         intact=intact,
