@@ -88,7 +88,7 @@ def random_faults(run: Path, upstream: str, work: Path, cwd: Path, seed: int, ra
 
 
 def persistent_fault(
-    run: Path, upstream: str, ref: Path, work: Path, cwd: Path, kind: str, good: int = 2
+    run: Path, upstream: str, ref: Path, work: Path, cwd: Path, kind: str, good: int = 1
 ) -> Result:
     """`good` answers pass, then `kind` on every try: the run must stop with one line and write nothing; the rerun
     against the real server must reuse the `good` cached answers and end with the reference ranking."""
