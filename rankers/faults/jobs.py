@@ -221,15 +221,18 @@ def events_job(inp: Inputs) -> Job:
     def same(a: Path, b: Path) -> str | None:
         import polars as pl
 
-        if not (b / "manifest.json").is_file():
-            return "no manifest.json"
-        ma, mb = (json.loads((p / "manifest.json").read_text()) for p in (a, b))
-        ma.pop("built", None), mb.pop("built", None)
+        from rankers.events import LUCENE, MANIFEST, TABLE
+
+        if not (b / MANIFEST).is_file():
+            return f"no {MANIFEST}"
+        ma, mb = (json.loads((p / MANIFEST).read_text()) for p in (a, b))
+        for m in (ma, mb):
+            m.pop("built", None)
         if ma != mb:
             return "manifest differs"
-        if not pl.read_parquet(a / "events.parquet").equals(pl.read_parquet(b / "events.parquet")):
-            return "events.parquet differs"
-        return _same_bm25(a / "lucene", b / "lucene", inp.dataset)
+        if not pl.read_parquet(a / TABLE).equals(pl.read_parquet(b / TABLE)):
+            return f"{TABLE} differs"
+        return _same_bm25(a / LUCENE, b / LUCENE, inp.dataset)
 
     return Job("events build", ["events", "build", "--source", str(inp.events), "--index", "{work}/store"],
                "store", same)  # fmt: skip
