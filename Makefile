@@ -20,12 +20,19 @@ venv: $(VENV)/.installed
 # llama-cpp-python has no wheel here: pip compiles it once (~11 min on 2 cores) for the CPU it runs on
 # (GGML_NATIVE, the default: AVX-512/VNNI where the CPU has them). With a portable -DGGML_NATIVE=OFF build,
 # Qwen2.5-Coder-1.5B read prompts 3x slower on this machine (22 vs 65 tokens/s: `make bench-llm-speed`).
+# AMX stays off: where the CPU reports AMX but the VM does not enable its tile state (these firecracker VMs),
+# ggml's AMX kernels die at the first ldtilecfg (general protection fault in libggml-cpu). GCC lets an explicit
+# -mno-* win over -march=native's features whatever the order; pip's wheel cache is skipped so the flags apply.
+LLAMA_CFLAGS = -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
+	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || \
+	  CFLAGS='$(LLAMA_CFLAGS)' CXXFLAGS='$(LLAMA_CFLAGS)' CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-cache-dir \
+	    "$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
 	# rank_llm, the reference for the rank_gpt/rank_zephyr prompts: --no-deps, since it requires vLLM.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps rank-llm==0.25.7
 	touch $@
