@@ -47,6 +47,7 @@ BaseUrl = Annotated[
     list[str] | None,
     typer.Option(
         "--base-url",
+        metavar="URL[,URL...]",
         help="openai: server URL (default: $OPENAI_BASE_URL or local :8000/v1). Several endpoints of the same "
         "model: comma-separated or a repeated flag; calls go to the least busy, a failed call to another.",
     ),

@@ -305,7 +305,8 @@ class OpenAIBackend(Backend):
                 if e.status is None:
                     raise
         print(
-            f"rank: note: {public_url(self.base_url)} has no tokenize endpoint; token counts are estimates "
+            f"rank: note: {self.pool.endpoints[0].public + ' has' if len(self.pool) == 1 else 'the endpoints have'} "
+            "no tokenize endpoint; token counts are estimates "
             "(about 4 bytes per token)",
             file=sys.stderr,
         )
