@@ -34,21 +34,40 @@ def rankings(n: int, hits: int):
     ]  # fmt: skip
 
 
-def run(urls: list[str], concurrency: int, n_queries: int, args) -> tuple[float, dict, int]:
-    from rankers.llm import get_backend
-    from rankers.rerank import ListwiseReranker, Totals, rerank_run
+def run(urls: list[str], concurrency: int, n_queries: int, args, ahead: int | None = None) -> tuple[float, dict, int]:
+    from rankers.llm import get_backend, ordered_map
+    from rankers.rerank import ListwiseReranker
 
     backend = get_backend("openai:delay", base_url=urls, concurrency=concurrency, cache=False, backoff=0.05)
     reranker = ListwiseReranker(backend, "sliding", args.hits, args.window, args.stride, max_passage_tokens=64)
-    totals = Totals()
     # The tokenizer probe (our stand-ins have none: estimates) happens once, before the clock starts.
     backend.count_tokens("probe")
     t = time.perf_counter()
-    n = sum(1 for _ in rerank_run(rankings(n_queries, args.hits), reranker, backend.max_concurrency, totals))
+    # What rerank_run does (queries in parallel, output in input order), with the read-ahead as a parameter.
+    outs = list(ordered_map(reranker.rerank, rankings(n_queries, args.hits), backend.max_concurrency, ahead))
     wall = time.perf_counter() - t
     stats = backend.endpoint_stats()
     backend.close()
-    return n / wall, stats, totals.cost.calls
+    return len(outs) / wall, stats, sum(o.cost.calls for o in outs)
+
+
+def queries(slots: int, per_query: int, args) -> int:
+    """A whole number of rounds of `slots` queries (a last round half full would halve its throughput)."""
+    return slots * max(2, round(args.seconds / (per_query * args.delay)))
+
+
+def start_servers(n: int, delay: float, jitter: float) -> tuple[subprocess.Popen, list[str]]:
+    servers = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "delay_server.py"), "--delay", str(delay), "--servers", str(n),
+         "--jitter", str(jitter)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    return servers, [servers.stdout.readline().strip() for _ in range(n)]
+
+
+def stop(servers: subprocess.Popen) -> None:
+    servers.stdin.close()
+    servers.wait(timeout=30)
 
 
 def main() -> None:
@@ -60,6 +79,8 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--stride", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=3.0, help="Ideal run length per cell (sets the queries).")
+    ap.add_argument("--jitter", type=float, default=0.5,
+                    help="A last row on 2 endpoints whose delays vary uniformly by +- this fraction (0: none).")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rerank-scale.md")
     args = ap.parse_args()
 
@@ -67,19 +88,14 @@ def main() -> None:
     from rankers.rerank.algorithms import sliding_windows
 
     per_query = len(list(sliding_windows(args.hits, args.window, args.stride)))
-    servers = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "delay_server.py"), "--delay", str(args.delay),
-         "--servers", str(max(args.endpoints))],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    urls = [servers.stdout.readline().strip() for _ in range(max(args.endpoints))]
+    servers, urls = start_servers(max(args.endpoints), args.delay, 0.0)
     load = os.getloadavg()[0]
     rows = []
     try:
         for e in args.endpoints:
             for c in args.concurrency:
                 ideal = e * c / (per_query * args.delay)
-                n = max(8, round(ideal * args.seconds))
+                n = queries(e * c, per_query, args)
                 qps, stats, calls = run(urls[:e], c, n, args)
                 rows.append((f"{e}", c, n, calls, qps, ideal, stats["failovers"]))
                 print(f"endpoints {e} concurrency {c:2d}: {qps:6.1f} q/s of {ideal:6.1f} ideal "
@@ -88,7 +104,7 @@ def main() -> None:
         live = urls[:1]
         c = 4
         ideal = len(live) * c / (per_query * args.delay)
-        n = max(8, round(ideal * args.seconds))
+        n = queries(len(live) * c, per_query, args)
         for label, us in (("1", live), ("1 + 1 dead", [dead, *live])):
             qps, stats, calls = run(us, c, n, args)
             # With a dead endpoint the threads are 2 x c, but only the live endpoint's c slots answer.
@@ -96,8 +112,21 @@ def main() -> None:
             print(f"endpoints {label} concurrency {c}: {qps:6.1f} q/s of {ideal:6.1f} ideal, "
                   f"{stats['failovers']} failovers", flush=True)  # fmt: skip
     finally:
-        servers.stdin.close()
-        servers.wait(timeout=30)
+        stop(servers)
+    # Delays that vary (as a remote API's do): a slow query at the head of the output order must not idle the
+    # other slots (rankers.llm.concurrent.ordered_map reads ahead twice the queries in flight).
+    if args.jitter:
+        servers, urls = start_servers(2, args.delay, args.jitter)
+        try:
+            c = 8
+            ideal = 2 * c / (per_query * args.delay)
+            n = 4 * queries(2 * c, per_query, args)
+            for label, ahead in (("read-ahead 1x (before)", 2 * c), ("read-ahead 2x", None)):
+                qps, stats, calls = run(urls, c, n, args, ahead)
+                rows.append((f"2, delays +-{args.jitter:.0%}, {label}", c, n, calls, qps, ideal, 0))
+                print(f"jitter {args.jitter} {label}: {qps:6.1f} q/s of {ideal:6.1f} ideal", flush=True)
+        finally:
+            stop(servers)
 
     lines = [
         "# Reranking over many endpoints (`make bench-rerank-scale`)",

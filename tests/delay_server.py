@@ -31,8 +31,14 @@ def permutation_answer(messages: list[dict[str, str]]) -> str:
 
 
 @contextlib.contextmanager
-def delay_server(delay: float = 0.2, fail_first: int = 0, status: int = 503) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Serve on a free loopback port; the first `fail_first` chat calls get HTTP `status` (after the delay)."""
+def delay_server(
+    delay: float = 0.2, fail_first: int = 0, status: int = 503, jitter: float = 0.0, seed: int = 0
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Serve on a free loopback port; the first `fail_first` chat calls get HTTP `status` (after the delay).
+    `jitter`: each delay is drawn uniformly within +- that fraction of `delay` (a seeded draw)."""
+    import random
+
+    rng = random.Random(seed)
     stats: dict[str, Any] = {"calls": 0, "inflight": 0, "max_inflight": 0, "failed": 0}
     lock = threading.Lock()
 
@@ -66,8 +72,9 @@ def delay_server(delay: float = 0.2, fail_first: int = 0, status: int = 503) -> 
                 stats["inflight"] += 1
                 stats["max_inflight"] = max(stats["max_inflight"], stats["inflight"])
                 fail = stats["calls"] <= fail_first
+                wait = delay * (1 + jitter * (2 * rng.random() - 1))
             try:
-                time.sleep(delay)
+                time.sleep(wait)
             finally:
                 with lock:
                     stats["inflight"] -= 1
@@ -109,10 +116,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--servers", type=int, default=1)
+    ap.add_argument("--jitter", type=float, default=0.0)
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
-        for _ in range(args.servers):
-            url, _stats = stack.enter_context(delay_server(args.delay))
+        for i in range(args.servers):
+            url, _stats = stack.enter_context(delay_server(args.delay, jitter=args.jitter, seed=i))
             print(url, flush=True)
         sys.stdin.read()
 
