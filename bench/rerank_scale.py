@@ -34,12 +34,16 @@ def rankings(n: int, hits: int):
     ]  # fmt: skip
 
 
-def run(urls: list[str], concurrency: int, n_queries: int, args, ahead: int | None = None) -> tuple[float, dict, int]:
+def run(
+    urls: list[str], concurrency: int, n_queries: int, args, ahead: int | None = None
+) -> tuple[float, dict, int]:
     from rankers.llm import get_backend, ordered_map
     from rankers.rerank import ListwiseReranker
 
     backend = get_backend("openai:delay", base_url=urls, concurrency=concurrency, cache=False, backoff=0.05)
-    reranker = ListwiseReranker(backend, "sliding", args.hits, args.window, args.stride, max_passage_tokens=64)
+    reranker = ListwiseReranker(
+        backend, "sliding", args.hits, args.window, args.stride, max_passage_tokens=64
+    )
     # The tokenizer probe (our stand-ins have none: estimates) happens once, before the clock starts.
     backend.count_tokens("probe")
     t = time.perf_counter()
@@ -78,9 +82,15 @@ def main() -> None:
     ap.add_argument("--hits", type=int, default=20)
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--stride", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=3.0, help="Ideal run length per cell (sets the queries).")
-    ap.add_argument("--jitter", type=float, default=0.5,
-                    help="A last row on 2 endpoints whose delays vary uniformly by +- this fraction (0: none).")
+    ap.add_argument(
+        "--seconds", type=float, default=3.0, help="Ideal run length per cell (sets the queries)."
+    )
+    ap.add_argument(
+        "--jitter",
+        type=float,
+        default=0.5,
+        help="A last row on 2 endpoints whose delays vary uniformly by +- this fraction (0: none).",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "rerank-scale.md")
     args = ap.parse_args()
 
@@ -141,7 +151,9 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, c, n, calls, qps, ideal, fo in rows:
-        lines.append(f"| {label} | {c} | {n} | {calls} | {qps:.1f} | {ideal:.1f} | {qps / ideal:.0%} | {fo} |")
+        lines.append(
+            f"| {label} | {c} | {n} | {calls} | {qps:.1f} | {ideal:.1f} | {qps / ideal:.0%} | {fo} |"
+        )
     lines.append("")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")

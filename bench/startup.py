@@ -64,7 +64,9 @@ def main() -> None:
     base = None
     if args.base:
         base = Path(tempfile.mkdtemp(prefix="rank-startup-base-"))
-        subprocess.run(f"git -C {ROOT} archive {args.base} cli rankers | tar -x -C {base}", shell=True, check=True)
+        subprocess.run(
+            f"git -C {ROOT} archive {args.base} cli rankers | tar -x -C {base}", shell=True, check=True
+        )
     try:
         cmds = commands(ROOT)
         if not args.all:
@@ -78,7 +80,11 @@ def main() -> None:
                 ours.append(start(ROOT, c))
                 if base is not None:
                     theirs.append(start(base, c))
-            row = (" ".join(["rank", *c]), statistics.median(ours), statistics.median(theirs) if theirs else None)
+            row = (
+                " ".join(["rank", *c]),
+                statistics.median(ours),
+                statistics.median(theirs) if theirs else None,
+            )
             rows.append(row)
             print(f"{row[0]:32s} {row[1]:.3f} s" + (f"  (base {row[2]:.3f} s)" if row[2] else ""), flush=True)
         load_end = os.getloadavg()[0]

@@ -13,7 +13,6 @@ import sys
 import typer
 
 
-
 def _coerce_none_without_pydantic() -> None:
     """typer 0.29 builds a pydantic TypeAdapter for a parameter before it looks at the value, even when the value
     is None (a flag not given), and its coercion of None is None anyway: `rank SUBCOMMAND --help` paid ~60 ms

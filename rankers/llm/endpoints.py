@@ -93,7 +93,11 @@ class EndpointPool:
                 if free:
                     e = min(
                         free,
-                        key=lambda e: (e.inflight / e.limit, e.latency if e.latency is not None else 0.0, e._order),
+                        key=lambda e: (
+                            e.inflight / e.limit,
+                            e.latency if e.latency is not None else 0.0,
+                            e._order,
+                        ),
                     )
                     e.inflight += 1
                     e.calls += 1

@@ -158,7 +158,11 @@ class OpenAIBackend(Backend):
             time.sleep(self.backoff * 2 ** (done - 1))
         tries = rounds * len(self.pool)
         n = f"{tries} tr{'y' if tries == 1 else 'ies'}"
-        where = public_url(url) if len(self.pool) == 1 else f"{len(self.pool)} endpoints (last: {public_url(url)})"
+        where = (
+            public_url(url)
+            if len(self.pool) == 1
+            else f"{len(self.pool)} endpoints (last: {public_url(url)})"
+        )
         if status is not None:
             raise BackendError(f"openai: {where} answered {reason} ({n})", status)
         raise BackendError(
