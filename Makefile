@@ -213,3 +213,18 @@ suite-loco suite-t2ranking suite-mteb-eng suite-mteb-cmn suite-mmteb: suite-%: v
 SUITE_ROUNDS ?= 1
 bench-suites: venv
 	$(BIN)/python bench/suites.py --data-dir $(DATA_DIR) --threads $(THREADS) --rounds $(SUITE_ROUNDS)
+
+# ---- Start-up (issue 14): `rank --help` and every subcommand's --help, this checkout vs BASE (median of
+# STARTUP_RUNS process starts each, interleaved) -> bench/results/startup.md. ~1 min.
+STARTUP_RUNS ?= 7
+BASE ?= main
+.PHONY: bench-startup
+bench-startup: venv
+	$(BIN)/python bench/startup.py --runs $(STARTUP_RUNS) --base $(BASE)
+
+# ---- Rerank over many endpoints (issue 14): queries/s with 1, 2, 4 stand-in endpoints (200 ms per answer) and
+# 1..16 calls in flight each, against the delay-bound ideal; a dead endpoint; varying delays ->
+# bench/results/rerank-scale.md. ~1.5 min.
+.PHONY: bench-rerank-scale
+bench-rerank-scale: venv
+	$(BIN)/python bench/rerank_scale.py --delay 0.2
