@@ -20,12 +20,19 @@ venv: $(VENV)/.installed
 # llama-cpp-python has no wheel here: pip compiles it once (~11 min on 2 cores) for the CPU it runs on
 # (GGML_NATIVE, the default: AVX-512/VNNI where the CPU has them). With a portable -DGGML_NATIVE=OFF build,
 # Qwen2.5-Coder-1.5B read prompts 3x slower on this machine (22 vs 65 tokens/s: `make bench-llm-speed`).
+# AMX stays off: where the CPU reports AMX but the VM does not enable its tile state (these firecracker VMs),
+# ggml's AMX kernels die at the first ldtilecfg (general protection fault in libggml-cpu). GCC lets an explicit
+# -mno-* win over -march=native's features whatever the order; pip's wheel cache is skipped so the flags apply.
+LLAMA_CFLAGS = -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
+	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || \
+	  CFLAGS='$(LLAMA_CFLAGS)' CXXFLAGS='$(LLAMA_CFLAGS)' CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-cache-dir \
+	    "$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
 	# rank_llm, the reference for the rank_gpt/rank_zephyr prompts: --no-deps, since it requires vLLM.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps rank-llm==0.25.7
 	touch $@
@@ -214,3 +221,18 @@ KILLS ?= 6
 .PHONY: bench-faults
 bench-faults: venv
 	nice $(BIN)/python bench/faults.py --data-dir $(DATA_DIR) --kills $(KILLS)
+
+# ---- Start-up (issue 14): `rank --help` and every subcommand's --help, this checkout vs BASE (median of
+# STARTUP_RUNS process starts each, interleaved) -> bench/results/startup.md. ~1 min.
+STARTUP_RUNS ?= 7
+BASE ?= main
+.PHONY: bench-startup
+bench-startup: venv
+	$(BIN)/python bench/startup.py --runs $(STARTUP_RUNS) --base $(BASE)
+
+# ---- Rerank over many endpoints (issue 14): queries/s with 1, 2, 4 stand-in endpoints (200 ms per answer) and
+# 1..16 calls in flight each, against the delay-bound ideal; a dead endpoint; varying delays ->
+# bench/results/rerank-scale.md. ~1.5 min.
+.PHONY: bench-rerank-scale
+bench-rerank-scale: venv
+	$(BIN)/python bench/rerank_scale.py --delay 0.2

@@ -136,6 +136,9 @@ class CachedBackend(Backend):
     def count_chat_tokens(self, messages: Sequence[Message]) -> int:
         return self.inner.count_chat_tokens(messages)
 
+    def endpoint_stats(self) -> dict[str, Any]:
+        return self.inner.endpoint_stats()
+
     def close(self) -> None:
         self.inner.close()
         self.cache.close()

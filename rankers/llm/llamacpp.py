@@ -19,32 +19,7 @@ def import_llama_cpp():
         import llama_cpp
     except ImportError:
         raise RankError(f"llamacpp: llama-cpp-python is not installed: {INSTALL_HINT}") from None
-    if os.environ.get("RANK_LLAMA_REPACK", "1") == "0":
-        _no_extra_buffers(llama_cpp)
     return llama_cpp
-
-
-def _no_extra_buffers(llama_cpp) -> None:
-    """RANK_LLAMA_REPACK=0: load weights without llama.cpp's extra buffer types (the repacked AMX/AVX layouts).
-
-    A CPU may list AMX while its virtual machine cannot run it: a build made for that CPU (GGML_NATIVE) then dies
-    with SIGSEGV at the first `ldtilecfg` (seen on a Firecracker VM with llama-cpp-python 0.3.36). Llama() has no
-    argument for it, so the default model parameters are wrapped.
-    """
-    import llama_cpp.llama as high
-
-    default = llama_cpp.llama_model_default_params
-    if getattr(default, "_rank_no_repack", False):
-        return
-
-    def params():
-        p = default()
-        p.use_extra_bufts = False
-        return p
-
-    params._rank_no_repack = True
-    llama_cpp.llama_model_default_params = params
-    high.llama_cpp.llama_model_default_params = params
 
 
 class LlamaCppBackend(Backend):

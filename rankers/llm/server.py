@@ -30,12 +30,6 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
-_SERVE = (
-    "import runpy, sys; from rankers.llm.llamacpp import import_llama_cpp; import_llama_cpp(); "
-    "sys.argv[0] = 'llama_cpp.server'; runpy.run_module('llama_cpp.server', run_name='__main__')"
-)
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -61,8 +55,7 @@ def llama_server(
     path = resolve_gguf(model)
     port = port or free_port()
     cmd = [
-        # The server through import_llama_cpp, so that it honours what that does (RANK_LLAMA_REPACK).
-        sys.executable, "-c", _SERVE, "--model", str(path), "--model_alias", alias,
+        sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
         "--n_threads", str(threads or os.cpu_count() or 1), "--n_threads_batch", str(threads or os.cpu_count() or 1),
         *(extra or []),
