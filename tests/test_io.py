@@ -2,6 +2,7 @@ import gzip
 import io
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,28 @@ def test_swap_dir_gives_plain_permissions(tmp_path):
     assert mode(tmp_path / "out") == 0o777 & ~UMASK
     assert mode(tmp_path / "out" / "weights.bin") == 0o666 & ~UMASK
     assert mode(tmp_path / "out" / "run.sh") == 0o777 & ~UMASK
+
+
+def test_build_dir_removes_the_leftovers_of_dead_builds_only(tmp_path):
+    """A build killed with SIGKILL leaves `.NAME.build-PID-*.part`; the next build of NAME removes it, never the
+    folder of a build still running (here: this process's parent) nor another target's."""
+    import subprocess
+    import sys
+
+    from rankers.io import build_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for name in (
+        f".store.build-{dead.pid}-a.part",
+        f".store.build-{os.getppid()}-b.part",
+        f".other.build-{dead.pid}-c.part",
+    ):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "segment").write_text("x")
+    new = build_dir(tmp_path / "store")
+    assert new.parent == tmp_path and new.name.startswith(f".store.build-{os.getpid()}-")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(
+        [new.name, f".store.build-{os.getppid()}-b.part", f".other.build-{dead.pid}-c.part"]
+    )

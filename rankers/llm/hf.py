@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ def converted_gguf(source: str, gguf_file: str) -> Path:
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rankers.io import swap_dir
+    from rankers.io import build_dir, swap_dir
     from rankers.llm.models import models_dir
 
     gguf = Path(source) / gguf_file
@@ -55,7 +54,7 @@ def converted_gguf(source: str, gguf_file: str) -> Path:
     plain = AutoModelForCausalLM.from_config(config, dtype=next(lm.parameters()).dtype)
     plain.load_state_dict(lm.state_dict())
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = build_dir(target)
     try:
         plain.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
