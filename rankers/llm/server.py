@@ -7,6 +7,7 @@ one without writing the command line themselves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -20,14 +21,22 @@ from pathlib import Path
 from rankers.errors import RankError
 
 
-def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM when the process that started it dies, even by a signal that skips cleanup."""
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL the server when the thread that started it ends, even by a signal that skips cleanup.
+
+    (PR_SET_PDEATHSIG fires on the death of the parent *thread*: enter and leave `llama_server` in one thread.)
+    SIGKILL, not SIGTERM: on SIGTERM uvicorn waits for the requests in flight, and a generation whose client is
+    gone runs to its max_tokens first, minutes on a slow CPU.
+    """
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
 
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before prctl: no signal would ever come
+                os._exit(1)
 
 
 def free_port() -> int:
@@ -61,7 +70,9 @@ def llama_server(
         *(extra or []),
     ]  # fmt: skip
     out = open(log, "ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=functools.partial(_die_with_parent, os.getpid())
+    )
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + startup_s
@@ -80,9 +91,11 @@ def llama_server(
                 time.sleep(0.3)
         yield base
     finally:
+        # SIGTERM lets an idle server exit cleanly; one that is generating would wait for the request to end
+        # (see _die_with_parent), so it gets SIGKILL after a few seconds.
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
