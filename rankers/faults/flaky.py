@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rankers.faults.kill import same_ranking
-from rankers.faults.proxy import FlakyProxy
+from rankers.faults.proxy import FAULTS, FlakyProxy
 
 
 @dataclass
@@ -62,11 +62,14 @@ def _totals(out: Path) -> dict:
 
 
 def random_faults(run: Path, upstream: str, work: Path, cwd: Path, seed: int, rate: float = 0.4) -> Result:
-    """Faults of every kind at `rate`; generous retries: the run must end with a complete ranking, and a rerun
-    against the real server must take every answer from the cache and give the same ranking."""
+    """Faults of every kind but `timeout` at `rate`; generous retries: the run must end with a complete ranking,
+    and a rerun against the real server must take every answer from the cache and give the same ranking.
+    (No timeouts here: a client timeout short enough to be cheap would also cut off the real server's answers
+    on a slow machine; `persistent_fault(kind="timeout")` covers them.)"""
     out, cache = work / f"random-{seed}.jsonl", work / f"cache-random-{seed}"
-    with FlakyProxy(upstream, rate=rate, seed=seed, hang_s=3.0) as proxy:
-        p = rerank(run, proxy.base_url, out, cache, "--retries", "5", "--timeout", "1.5", cwd=cwd)
+    kinds = tuple(k for k in FAULTS if k != "timeout")
+    with FlakyProxy(upstream, rate=rate, faults=kinds, seed=seed) as proxy:
+        p = rerank(run, proxy.base_url, out, cache, "--retries", "5", cwd=cwd)
         counts = dict(proxy.counts)
     if p.returncode != 0:
         # Six faults in a row can happen: then it must be one line, and the rerun below finishes the work.
@@ -91,10 +94,16 @@ def persistent_fault(
     run: Path, upstream: str, ref: Path, work: Path, cwd: Path, kind: str, good: int = 1
 ) -> Result:
     """`good` answers pass, then `kind` on every try: the run must stop with one line and write nothing; the rerun
-    against the real server must reuse the `good` cached answers and end with the reference ranking."""
+    against the real server must reuse the `good` cached answers and end with the reference ranking.
+    For `timeout` no answer passes (a client timeout short enough to be cheap would cut off the real server's).
+    `kind` may name several faults joined by `+` ("503+truncated"): they are served in turn, with retries enough
+    for each to come at least once."""
     out, cache = work / f"persistent-{kind}.jsonl", work / f"cache-{kind}"
-    with FlakyProxy(upstream, script=["ok"] * good + [kind] * 20, hang_s=2.5) as proxy:
-        p = rerank(run, proxy.base_url, out, cache, "--retries", "1", "--timeout", "1", cwd=cwd)
+    kinds = kind.split("+")
+    good, timeout = (0, "1") if "timeout" in kinds else (good, "300")
+    retries = str(max(1, len(kinds) - 1))
+    with FlakyProxy(upstream, script=["ok"] * good + kinds * 20, hang_s=2.5) as proxy:
+        p = rerank(run, proxy.base_url, out, cache, "--retries", retries, "--timeout", timeout, cwd=cwd)
         counts, passed = dict(proxy.counts), proxy.forwarded_ok
     problems = []
     if kind == "absurd":
