@@ -110,6 +110,8 @@ def main() -> None:
             )
             print(flaky_rows[-1], file=sys.stderr, flush=True)
 
+    old = a.output.read_text() if a.output.exists() else "# Fault injection\n\n"
+    kept, kept_header = _earlier_rows(old, {r[0] for r in rows}) if only else ([], "")
     load = os.getloadavg()
     lines = [HEADING, "",
              f"`make bench-faults` (bench/faults.py, seed {a.seed}); load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
@@ -122,7 +124,13 @@ def main() -> None:
              "| command | uninterrupted s | trials | same final output | kill came after the output was done | "
              "polls of an existing output | rerun / uninterrupted wall | left beside the output |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
-    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows] + kept
+    if kept:
+        names = ", ".join(x.split("|")[1].strip() for x in kept)
+        lines += [
+            "",
+            f"Rows for {names}: from an earlier run of this script (--only left them out), {kept_header}",
+        ]
     lines += ["", "Problems found: " + (str(len(failures)) if failures else "none"), ""]
     lines += [f"- {f}" for f in failures[:30]]
     if flaky_rows:
@@ -141,7 +149,6 @@ def main() -> None:
                 f"| {r.scenario} | {'yes' if r.ok else 'NO'} | {c or '-'} | {r.detail.replace('|', '/')} |"
             )
     section = "\n".join(lines) + "\n"
-    old = a.output.read_text() if a.output.exists() else "# Fault injection\n\n"
     if HEADING in old:
         head, _, rest = old.partition(HEADING)
         nxt = rest.find("\n## ")
@@ -149,6 +156,17 @@ def main() -> None:
     with atomic_write(a.output) as f:
         f.write(old.rstrip("\n") + "\n\n" + section)
     print(section)
+
+
+def _earlier_rows(old: str, rerun: set[str]) -> tuple[list[str], str]:
+    """The kill-table rows of the section already in the file for commands not rerun now, and its load line."""
+    if HEADING not in old:
+        return [], ""
+    section = old.partition(HEADING)[2].split("\n## ")[0].split("\n### ")[0]
+    rows = [x for x in section.splitlines() if x.startswith("| ") and not x.startswith(("| command", "|---"))]
+    header = next((x for x in section.splitlines() if x.startswith("`make bench-faults`")), "")
+    load = header[header.find("load average") :].split(";")[0] if "load average" in header else ""
+    return [x for x in rows if x.split("|")[1].strip() not in rerun], load
 
 
 if __name__ == "__main__":
