@@ -48,8 +48,10 @@ def main() -> None:
 
     from rankers.llm.server import llama_server
 
+    # One thread: on a shared, loaded machine llama.cpp's threads spin at each barrier waiting for a descheduled
+    # peer; SmolLM2-135M decoded 4-13 tokens/s with 1 thread and 0.3-0.4 with 2 at load average 14.
     with (
-        llama_server("smollm2", n_ctx=2048, log=a.work / "server.log") as base,
+        llama_server("smollm2", n_ctx=2048, threads=1, log=a.work / "server.log") as base,
         jobs.HubServer(inp.loco_docs, inp.loco_queries) as hub,
     ):
         todo = [

@@ -28,7 +28,7 @@ def setup(tmp_path_factory):
     shared("scifact"), shared("qmsum-loco")
     work = tmp_path_factory.mktemp("flaky")
     inp = jobs.tiny_inputs(DATA_DIR, work / "inputs", docs=60)
-    with llama_server("smollm2", n_ctx=2048, log=work / "server.log") as base:
+    with llama_server("smollm2", n_ctx=2048, threads=1, log=work / "server.log") as base:
         ref = work / "reference.jsonl"
         p = flaky.rerank(inp.run, base, ref, work / "cache-ref", cwd=ROOT)
         assert p.returncode == 0, p.stderr
@@ -64,7 +64,7 @@ def test_no_server_outlives_the_process_that_started_it(tmp_path):
     no one left to stop it), within seconds, not once the generation ends."""
     script = (
         "import sys, time\nfrom rankers.llm.server import llama_server\n"
-        "with llama_server('smollm2', n_ctx=1024, log=sys.argv[1]) as base:\n    print(base, flush=True)\n"
+        "with llama_server('smollm2', n_ctx=1024, threads=1, log=sys.argv[1]) as base:\n    print(base, flush=True)\n"
         "    time.sleep(600)\n"
     )
     starter = subprocess.Popen(

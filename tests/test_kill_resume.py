@@ -43,7 +43,7 @@ def test_rerank_killed_resumes_from_the_cache_to_the_same_ranking(inputs, tmp_pa
     )
     from rankers.llm.server import llama_server
 
-    with llama_server("smollm2", n_ctx=2048, log=tmp_path / "server.log") as base:
+    with llama_server("smollm2", n_ctx=2048, threads=1, log=tmp_path / "server.log") as base:
         _kill_twice(jobs.rerank_job(inputs, base, "sliding"), tmp_path, seed=2, warm_up=True)
 
 

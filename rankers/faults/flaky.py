@@ -143,7 +143,7 @@ def server_restart(
     base = f"http://127.0.0.1:{port}/v1"
     out, cache = work / f"restart-{down_s:g}.jsonl", work / f"cache-restart-{down_s:g}"
     stack = contextlib.ExitStack()
-    stack.enter_context(llama_server(model, n_ctx=2048, port=port, log=work / "server.log"))
+    stack.enter_context(llama_server(model, n_ctx=2048, threads=1, port=port, log=work / "server.log"))
     box: dict = {}
 
     def go() -> None:
@@ -154,7 +154,7 @@ def server_restart(
     time.sleep(at_s)
     stack.close()  # stop the server mid-run
     time.sleep(down_s)
-    with llama_server(model, n_ctx=2048, port=port, log=work / "server.log"):
+    with llama_server(model, n_ctx=2048, threads=1, port=port, log=work / "server.log"):
         t.join()
         p = box["p"]
         problems = []
