@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -191,6 +192,8 @@ def synth_job(inp: Inputs) -> Job:
         same_bytes,
         intact=intact,
         env={"RANK_CACHE_DIR": "{work}/cache"},
+        # One CPU, so one llama.cpp thread: two spin at every barrier when the machine is loaded (15-40x slower).
+        prefix=["taskset", "-c", "0"] if shutil.which("taskset") else [],
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ class Job:
     env: dict[str, str] = field(default_factory=dict)  # "{work}" is replaced here too
     setup: Callable[[Path], None] = lambda work: None
     timeout_s: float = 900.0
+    prefix: list[str] = field(default_factory=list)  # before the command, as `taskset -c 0`
 
 
 @dataclass
@@ -68,7 +69,7 @@ class Outcome:
 def _argv(job: Job, work: Path) -> tuple[list[str], dict[str, str]]:
     args = [a.replace("{work}", str(work)) for a in job.args]
     env = {**os.environ, **{k: v.replace("{work}", str(work)) for k, v in job.env.items()}}
-    return [sys.executable, "-m", "cli.main", *args], env
+    return [*job.prefix, sys.executable, "-m", "cli.main", *args], env
 
 
 def _start(job: Job, work: Path, cwd: Path, log: Path) -> subprocess.Popen:

@@ -22,6 +22,13 @@ def import_llama_cpp():
     return llama_cpp
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (`taskset -c 0 rank ...` gives llama.cpp one thread), else all of them."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 class LlamaCppBackend(Backend):
     kind = "llamacpp"
 
@@ -37,8 +44,8 @@ class LlamaCppBackend(Backend):
             self.llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=context_length or 0,
-                n_threads=threads or os.cpu_count() or 1,
-                n_threads_batch=threads or os.cpu_count() or 1,
+                n_threads=threads or usable_cpus(),
+                n_threads_batch=threads or usable_cpus(),
                 logits_all=False,
                 verbose=False,
             )

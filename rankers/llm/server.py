@@ -57,7 +57,7 @@ def llama_server(
     extra: list[str] | None = None,
 ) -> Iterator[str]:
     """Serve a GGUF (a path or a short name, see rankers.llm.models) and yield its base URL (`.../v1`)."""
-    from rankers.llm.llamacpp import import_llama_cpp
+    from rankers.llm.llamacpp import import_llama_cpp, usable_cpus
     from rankers.llm.models import resolve_gguf
 
     import_llama_cpp()
@@ -66,7 +66,7 @@ def llama_server(
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
-        "--n_threads", str(threads or os.cpu_count() or 1), "--n_threads_batch", str(threads or os.cpu_count() or 1),
+        "--n_threads", str(threads or usable_cpus()), "--n_threads_batch", str(threads or usable_cpus()),
         *(extra or []),
     ]  # fmt: skip
     out = open(log, "ab") if log else subprocess.DEVNULL
