@@ -7,7 +7,6 @@ one without writing the command line themselves.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import socket
@@ -15,28 +14,38 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rankers.errors import RankError
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGKILL the server when the thread that started it ends, even by a signal that skips cleanup.
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: a preexec_fn that has the kernel SIGKILL the server when the thread that started it ends, even by a
+    signal that skips cleanup; None elsewhere.
 
-    (PR_SET_PDEATHSIG fires on the death of the parent *thread*: enter and leave `llama_server` in one thread.)
+    PR_SET_PDEATHSIG fires on the death of the parent *thread*: enter and leave `llama_server` in one thread.
     SIGKILL, not SIGTERM: on SIGTERM uvicorn waits for the requests in flight, and a generation whose client is
-    gone runs to its max_tokens first, minutes on a slow CPU.
+    gone runs to its max_tokens first, minutes on a slow CPU. libc is loaded here, in the parent: loading a
+    library between fork and exec can deadlock in a threaded process.
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
 
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent died before prctl: no signal would ever come
-                os._exit(1)
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl: no signal would ever come
+            os._exit(1)
+
+    return arm
 
 
 def free_port() -> int:
@@ -70,9 +79,7 @@ def llama_server(
         *(extra or []),
     ]  # fmt: skip
     out = open(log, "ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=functools.partial(_die_with_parent, os.getpid())
-    )
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent())
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + startup_s
