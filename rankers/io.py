@@ -80,10 +80,14 @@ def read_jsonl(path: str | Path, stream: IO[str] | None = None) -> Iterator[tupl
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, then rename it into place; on any error, leave `path` alone."""
+    """Write to a temporary file beside `path`, then rename it into place; on any error, leave `path` alone.
+
+    The temporary file (`.NAME.PID-XXXX.part`) of a process killed before the rename is removed by the next write
+    of `path`."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    _remove_dead(p.parent, f".{p.name}.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}-", suffix=".part", dir=p.parent)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -132,11 +136,20 @@ def build_dir(target: str | Path) -> Path:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     stem = f".{target.name}.build-"
-    for p in target.parent.glob(f"{stem}*.part"):
+    _remove_dead(target.parent, stem)
+    return Path(tempfile.mkdtemp(prefix=f"{stem}{os.getpid()}-", suffix=".part", dir=target.parent))
+
+
+def _remove_dead(folder: Path, stem: str) -> None:
+    """Delete the files and folders `{stem}PID-*.part` in `folder` whose process PID is gone."""
+    for p in folder.glob(f"{stem}*.part"):
         pid = p.name[len(stem) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{stem}{os.getpid()}-", suffix=".part", dir=target.parent))
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
 
 
 def _alive(pid: int) -> bool:

@@ -202,3 +202,16 @@ def test_build_dir_removes_the_leftovers_of_dead_builds_only(tmp_path):
     assert left == sorted(
         [new.name, f".store.build-{os.getppid()}-b.part", f".other.build-{dead.pid}-c.part"]
     )
+
+
+def test_atomic_write_removes_the_temporary_files_of_dead_writers(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f".out.jsonl.{dead.pid}-x.part").write_text("half")
+    (tmp_path / f".out.jsonl.{os.getppid()}-y.part").write_text("still being written")
+    with atomic_write(tmp_path / "out.jsonl") as f:
+        f.write("whole\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.jsonl.{os.getppid()}-y.part", "out.jsonl"]
