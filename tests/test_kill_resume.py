@@ -10,7 +10,7 @@ import pytest
 from conftest import DATA_DIR, ROOT, shared
 
 from rankers.faults import jobs
-from rankers.faults.kill import reference, trial
+from rankers.faults.kill import leftovers, reference, trial
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,10 @@ def _kill_twice(job, tmp_path, seed: int, warm_up: bool = False) -> None:
     ref = reference(job, tmp_path, ROOT, warm_up=warm_up)
     rng = random.Random(seed)
     outcomes = [trial(ref, tmp_path, ROOT, rng, kills=k, n=k) for k in (1, 2)]
-    for o in outcomes:
+    for k, o in zip((1, 2), outcomes, strict=True):
         assert o.ok, (job.name, o)
+        # Nothing half-written left beside the output once a run has completed (temporary files of dead runs).
+        assert leftovers(tmp_path / f"{job.name.replace(' ', '-')}-{k}") == [], job.name
     assert any(o.killed for o in outcomes)
 
 
