@@ -123,13 +123,17 @@ bench-prompts: venv
 
 # ---- Full-ranking fine-tuning (issue 11): complete labels -> rank train listwise (importance-aware loss) ->
 # students vs zero-shot vs BM25 on scifact, every step a rank command. Steps already done are skipped.
-FULLRANK_TRAIN ?= 200
-FULLRANK_TEST ?= 100
+# The defaults are the figures in bench/results/fullrank.md (~1.5 h of 2 loaded cores); raise them on a quiet machine.
+FULLRANK_TRAIN ?= 48
+FULLRANK_TEST ?= 40
 FULLRANK_EPOCHS ?= 2
+FULLRANK_BATCH ?= 4
+FULLRANK_PASSAGE_TOKENS ?= 16
 .PHONY: bench-fullrank
 bench-fullrank: venv
 	$(BIN)/python bench/fullrank.py --dataset $(DATA_DIR)/scifact --train-queries $(FULLRANK_TRAIN) \
-	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS)
+	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS) --batch-size $(FULLRANK_BATCH) \
+	  --passage-tokens $(FULLRANK_PASSAGE_TOKENS)
 
 # ---- LLM reranking (issue 4): sliding window vs full ranking vs yes/no pointwise on scifact, Qwen2.5-Coder-1.5B
 # served by llama_cpp.server. ~40 min of 2 CPU cores; answers are cached, so a re-run is quick.
