@@ -29,6 +29,7 @@ from typing import Any
 from rankers.data.base import Dataset
 from rankers.errors import RankError
 from rankers.io import UMASK, check_target, swap_dir, write_json
+from rankers.locks import building, opening, swapping
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -141,12 +142,27 @@ def build_index(
     if threads < 1:
         raise RankError(f"--threads {threads}: must be at least 1")
     target = Path(index_dir).absolute()
+    with building(target, "--index", "index"):
+        return _build_locked(ds, target, language, threads, force, progress)
+
+
+def _build_locked(
+    ds: Dataset,
+    target: Path,
+    language: str,
+    threads: int,
+    force: bool,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
     check_target(target, force, _is_index, "index")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
-    )
+    try:
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
+        )
+    except OSError as e:
+        raise RankError(f"--index {target}: cannot write beside it ({e.strerror or e})") from None
     # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
     tmp.chmod(0o777 & ~UMASK)
     try:
@@ -167,9 +183,16 @@ def build_index(
             "seconds": round(time.perf_counter() - start, 2),
         }
         write_json(tmp / META, meta)
-        swap_dir(tmp, target)
-    except BaseException:
+        with swapping(target):
+            swap_dir(tmp, target)
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if type(e).__name__ == "JavaException" or isinstance(e, OSError):
+            # A full disk (or an I/O error) under Lucene: one line, the old index (if any) untouched.
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise RankError(
+                f"--index {target}: cannot write the index ({first}); the previous index, if any, is intact"
+            ) from None
         raise
     return meta
 
@@ -291,6 +314,12 @@ class Bm25Searcher:
         language: str | None = None,
     ):
         self.index_dir = Path(index_dir)
+        # Opened under the swap lock: a rebuild renaming its new index into place waits for this open, so a
+        # search started during a rebuild reads the old index whole (its open files outlive the rename).
+        with opening(self.index_dir):
+            self._open(k1, b, rm3, threads, language)
+
+    def _open(self, k1: float, b: float, rm3: Rm3 | None, threads: int, language: str | None) -> None:
         self.meta = read_meta(self.index_dir)
         if self.meta["kind"] != "bm25":
             raise RankError(f"--index {self.index_dir}: a {self.meta['kind']} index, not a BM25 (Lucene) one")
