@@ -103,6 +103,8 @@ def _load(name_or_path: str | Path, default_dir: Path) -> tuple[Path, dict[str, 
         raise RankError(f"{p}: cannot read the template ({type(e).__name__}: {str(e)[:80]})") from None
     except RecursionError:
         raise RankError(f"{p}: YAML nested too deeply") from None
+    except (ValueError, OverflowError) as e:  # PyYAML's int() of a number of more than 4,300 digits
+        raise RankError(f"{p}: not valid YAML ({str(e)[:80]})") from None
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         where = f"{p}:{line + 1}" if line is not None else str(p)
