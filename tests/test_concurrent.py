@@ -126,7 +126,7 @@ def test_a_search_during_rebuilds_reads_a_whole_index(tmp_path):
     expected = {json.dumps(search())}
     script = (
         "import subprocess, sys\n"
-        f"for d in [{str(two)!r}, {str(one)!r}, {str(two)!r}]:\n"
+        f"for d in [{str(one)!r}, {str(two)!r}]:\n"
         f"    subprocess.run([sys.executable, '-m', 'cli.main', 'index', 'bm25', '--dataset', d, '--index', {str(idx)!r},"
         " '--force'], check=True, stdin=subprocess.DEVNULL)\n"
     )

@@ -84,13 +84,13 @@ def junk(folder: Path, keep: set[str]) -> list[str]:
 
 def test_run_file_on_a_full_disk_keeps_the_previous_run(tmp_path):
     a, b = tmp_path / "a.trec", tmp_path / "b.trec"
-    write_run(big_run(40, 500), a)  # ~1.2 MB each: the fused run cannot fit in what is left
-    write_run(big_run(40, 500)[::-1], b)
+    write_run(big_run(20, 200), a)  # the fused run (~0.2 MB) cannot fit in what is left
+    write_run(big_run(20, 200)[::-1], b)
     with small_disk(tmp_path / "disk", "2m") as disk:
         out = disk / "fused.trec"
         write_run(big_run(2, 3), out)  # the good previous output
         before = out.read_bytes()
-        fill(disk, leave=64 * 1024)
+        fill(disk, leave=16 * 1024)
         p = rank("fuse", str(a), str(b), "-o", str(out))
         one_line_error(p, str(out))
         assert "No space left on device" in p.stderr
@@ -107,17 +107,15 @@ def test_library_write_on_a_full_disk_is_a_rank_error(tmp_path):
 
 
 def test_unwritable_output_folder_names_the_path(tmp_path):
-    src, other = tmp_path / "a.trec", tmp_path / "b.trec"
-    write_run(big_run(2, 3), src)
-    write_run(big_run(2, 3)[::-1], other)
     small = beir(tmp_path / "small", 30, 1)
     with small_disk(tmp_path / "disk", "1m") as disk:
         (disk / "runs").mkdir()
+        write_run(big_run(2, 3), disk / "runs" / "old.trec")
         readonly(disk)
-        out = disk / "runs" / "fused.trec"
-        p = rank("fuse", str(src), str(other), "-o", str(out))
-        one_line_error(p, str(out))
-        assert "Read-only file system" in p.stderr
+        out = disk / "runs" / "old.trec"
+        with pytest.raises(RankError, match=r"old\.trec: cannot write \(Read-only file system\)"):
+            write_run(big_run(3, 3), out)
+        assert len(list(read_run(out))) == 2
         p = rank("index", "bm25", "--dataset", str(small), "--index", str(disk / "idx"))
         one_line_error(p, str(disk / "idx"))
         assert "Read-only file system" in p.stderr
@@ -169,11 +167,7 @@ def test_bm25_index_on_a_full_disk_keeps_the_previous_index(tmp_path):
         p = rank("index", "bm25", "--dataset", str(small), "--index", str(idx))
         assert p.returncode == 0, p.stderr
         before = {f.name: f.read_bytes() for f in idx.iterdir()}
-        first = rank("retrieve", "--index", str(idx), "--dataset", str(small), "--bm25", "--hits", "5")
-        assert first.returncode == 0, first.stderr
         p = rank("index", "bm25", "--dataset", str(large), "--index", str(idx), "--force")
         one_line_error(p, str(idx))
         assert {f.name: f.read_bytes() for f in idx.iterdir()} == before
         assert junk(disk, {"idx", ".idx.lock", ".idx.swap.lock"}) == []  # no .idx.build-*.part
-        again = rank("retrieve", "--index", str(idx), "--dataset", str(small), "--bm25", "--hits", "5")
-        assert again.returncode == 0 and again.stdout == first.stdout, again.stderr

@@ -432,7 +432,7 @@ def rank(*args: str, stdin: bytes | None = None, cwd: Path = ROOT) -> subprocess
 
 
 HOSTILE_FILES = {
-    "deep.jsonl": b"[" * 100_000 + b"\n",
+    "deep.jsonl": b'{"qid": "q1", "meta": ' + b"[" * 100_000 + b"\n",
     "bigint.jsonl": b'{"qid": "q1", "candidates": [{"docid": "d1", "score": ' + b"9" * 5000 + b"}]}\n",
     "surrogate.jsonl": b'{"qid": "q1", "query": "\\ud800", "candidates": [{"docid": "d1", "score": 1}]}\n',
     "list-candidates.jsonl": b'{"qid": "q1", "candidates": [["d1", 1]]}\n',
