@@ -47,7 +47,9 @@ def fuzz(examples: int) -> tuple[list[str], dict]:
         try:
             getattr(t, name)()
             if name == "test_written_runs_read_back_the_same":
-                t.TALLY.setdefault("round trip write -> read (JSONL, TREC, MS MARCO, gz)", {"parsed": examples})
+                t.TALLY.setdefault(
+                    "round trip write -> read (JSONL, TREC, MS MARCO, gz)", {"parsed": examples}
+                )
         except Exception as e:  # a property that failed: the shrunk example's exception
             failures.append(f"{name}: {type(e).__name__}: {str(e).splitlines()[0][:160]}")
         seconds[name] = time.perf_counter() - start
@@ -59,7 +61,10 @@ def tmpfs(size: str):
     with tempfile.TemporaryDirectory() as d:
         disk = Path(d) / "disk"
         disk.mkdir()
-        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)]).returncode:
+        if (
+            os.geteuid() != 0
+            or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)]).returncode
+        ):
             yield None
             return
         try:
@@ -89,8 +94,14 @@ def full_disk(tries: int) -> dict:
             f.write(b"\0" * (1 << 20))
         rnd = random.Random(0)
         for i in range(tries):
-            big = [Ranking(Query(f"q{q}", ""), [Candidate(f"d{d}", rnd.random()) for d in range(300)]) for q in range(20)]
-            for attempt in (lambda: write_run(big, prev), lambda: cache.put(f"k{i}", {"text": "x" * 200_000})):
+            big = [
+                Ranking(Query(f"q{q}", ""), [Candidate(f"d{d}", rnd.random()) for d in range(300)])
+                for q in range(20)
+            ]
+            for attempt in (
+                lambda big=big: write_run(big, prev),
+                lambda i=i: cache.put(f"k{i}", {"text": "x" * 200_000}),
+            ):
                 out["tries"] += 1
                 try:
                     attempt()
@@ -128,7 +139,12 @@ def shared_cache(n: int) -> dict:
         cache = ResponseCache(d)
         present = sum(cache.get(f"w{w}-{i}") == {"text": f"{w}-{i}"} for w in (0, 1) for i in range(n))
         cache.close()
-    return {"written": 2 * n, "present": present, "crashed": sum(p.exitcode != 0 for p in procs), "seconds": seconds}
+    return {
+        "written": 2 * n,
+        "present": present,
+        "crashed": sum(p.exitcode != 0 for p in procs),
+        "seconds": seconds,
+    }
 
 
 def main() -> None:
@@ -156,7 +172,11 @@ def main() -> None:
     for reader, c in sorted(fz["tally"].items()):
         parsed, refused = c.get("parsed", 0), c.get("refused", 0)
         lines.append(f"| {reader} | {parsed + refused} | {parsed} | {refused} |")
-    lines += ["", f"Properties that failed (a traceback or a wrong result): {len(failures)}" + (":" if failures else ".")]
+    lines += [
+        "",
+        f"Properties that failed (a traceback or a wrong result): {len(failures)}"
+        + (":" if failures else "."),
+    ]
     lines += [f"- {f}" for f in failures]
     if disk:
         lines += [

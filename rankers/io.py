@@ -115,7 +115,9 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
             os.unlink(tmp)
         if in_body and e.errno not in WRITE_ERRNOS:
             raise  # the caller's own error (reading an input, say), not the output's
-        raise RankError(f"{p}: cannot write ({e.strerror or e}); the previous file, if any, is intact") from None
+        raise RankError(
+            f"{p}: cannot write ({e.strerror or e}); the previous file, if any, is intact"
+        ) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -314,7 +316,9 @@ def _check_unicode(obj: Any) -> None:
     try:
         json.dumps(obj, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("a string holds a lone surrogate escape (\\ud800-\\udfff): not valid Unicode") from None
+        raise ValueError(
+            "a string holds a lone surrogate escape (\\ud800-\\udfff): not valid Unicode"
+        ) from None
 
 
 def _read_columns_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Iterator[Ranking]:

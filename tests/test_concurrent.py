@@ -9,12 +9,10 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from rankers.errors import RankError
 from rankers.io import read_run, write_run
 from rankers.run import Candidate, Query, Ranking
 
@@ -85,7 +83,9 @@ def test_a_second_build_of_one_index_is_refused_while_the_first_runs(tmp_path):
     with building(idx, "--index", "index"):
         p = rank("index", "bm25", "--dataset", str(data), "--index", str(idx))
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
-    assert p.stderr.count("\n") == 1 and f"pid {os.getpid()}" in p.stderr and "building this index" in p.stderr
+    assert (
+        p.stderr.count("\n") == 1 and f"pid {os.getpid()}" in p.stderr and "building this index" in p.stderr
+    )
     assert not idx.exists() and not list(tmp_path.glob(".idx.build-*"))
 
 
@@ -96,7 +96,18 @@ def test_two_builds_at_once_leave_one_whole_index(tmp_path):
     data = beir(tmp_path / "data", 3000, 1)
     idx = tmp_path / "idx"
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "cli.main", "index", "bm25", "--dataset", str(data), "--index", str(idx), "--force"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "index",
+        "bm25",
+        "--dataset",
+        str(data),
+        "--index",
+        str(idx),
+        "--force",
+    ]
     procs = [subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT) for _ in range(2)]  # fmt: skip
     results = [(p.wait(600), p.stderr.read()) for p in procs]
     for code, err in results:
@@ -131,7 +142,9 @@ def test_a_search_during_rebuilds_reads_a_whole_index(tmp_path):
         " '--force'], check=True, stdin=subprocess.DEVNULL)\n"
     )
     env = dict(os.environ) | {"PYTHONPATH": str(ROOT)}
-    rebuild = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    rebuild = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
     seen, opens = set(), 0
     while rebuild.poll() is None:
         seen.add(json.dumps(search()))
@@ -147,7 +160,9 @@ def test_a_search_during_rebuilds_reads_a_whole_index(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    pytest.importorskip("llama_cpp.server", reason="the llm extra (llama-cpp-python[server]) is not installed")
+    pytest.importorskip(
+        "llama_cpp.server", reason="the llm extra (llama-cpp-python[server]) is not installed"
+    )
     from rankers.llm.server import llama_server
 
     log = tmp_path_factory.mktemp("server") / "server.log"
@@ -190,7 +205,9 @@ def test_two_reranks_share_a_cache_and_the_api_key_is_never_written(server, tmp_
     assert third.returncode == 0 and "0 LLM calls" in third.stderr, third.stderr
     streams += [third.stdout.encode(), third.stderr.encode()]
     written = [f for f in tmp_path.rglob("*") if f.is_file()]
-    assert any(f.name.startswith("responses.sqlite") for f in written) and any(f.name.endswith(".cost.json") for f in written)
+    assert any(f.name.startswith("responses.sqlite") for f in written) and any(
+        f.name.endswith(".cost.json") for f in written
+    )
     key = MARKER.encode()
     for f in written:
         assert key not in f.read_bytes(), f"the API key is in {f}"

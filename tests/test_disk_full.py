@@ -31,7 +31,9 @@ def small_disk(where: Path, size: str):
     where.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    p = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+    )
     if p.returncode != 0:
         if CI:
             pytest.fail(f"root cannot mount a tmpfs here: {p.stderr.strip()}")
@@ -138,7 +140,10 @@ def test_response_cache_on_a_full_disk_keeps_what_it_had(tmp_path):
         (disk / "filler").unlink()
         again = ResponseCache(disk / "llm")
         assert again.get("first") == {"text": "kept"}
-        assert sorted(p.name for p in (disk / "llm").iterdir() if not p.name.startswith("responses.sqlite")) == []
+        assert (
+            sorted(p.name for p in (disk / "llm").iterdir() if not p.name.startswith("responses.sqlite"))
+            == []
+        )
         again.close()
 
 

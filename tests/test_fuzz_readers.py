@@ -115,7 +115,9 @@ json_values = st.recursive(
     | st.floats()
     | st.text(max_size=8)
     | st.sampled_from(["q1", "d1", "2024-01-02", "", "\ud800"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(JSON_KEYS), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(JSON_KEYS), inner, max_size=5)
+    ),
     max_leaves=12,
 )
 
@@ -131,7 +133,9 @@ def json_lines(objects: list) -> bytes:
 
 
 jsonl_files = st.one_of(
-    st.lists(st.dictionaries(st.sampled_from(JSON_KEYS), json_values, max_size=6), max_size=4).map(json_lines),
+    st.lists(st.dictionaries(st.sampled_from(JSON_KEYS), json_values, max_size=6), max_size=4).map(
+        json_lines
+    ),
     hostile(b'{"qid": "q1", "query": "x", "candidates": [{"docid": "d1", "score": 1.0}]}\n'),
 )
 
@@ -162,7 +166,9 @@ def test_run_reader(data):
                 assert len({c.docid for c in r.candidates}) == len(r.candidates)
 
 
-ids = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc", "Zl", "Zp")), min_size=1, max_size=6)
+ids = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc", "Zl", "Zp")), min_size=1, max_size=6
+)
 scores = st.floats(allow_nan=False, width=64)
 
 
@@ -183,7 +189,10 @@ def test_written_runs_read_back_the_same(run, fmt, gz):
     """write -> read gives the same queries, the same order of candidates and (JSONL, TREC) the written scores."""
     run = [r for r in run if r.candidates or fmt == "jsonl"]  # a column format has no line for an empty query
     with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / f"run.{ {'jsonl': 'jsonl', 'trec': 'trec', 'msmarco': 'tsv'}[fmt] }{'.gz' if gz else ''}"
+        path = (
+            Path(d)
+            / f"run.{ {'jsonl': 'jsonl', 'trec': 'trec', 'msmarco': 'tsv'}[fmt] }{'.gz' if gz else ''}"
+        )
         if gz:
             text = "".join(format_ranking(r, fmt) for r in run)
             path.write_bytes(gzip.compress(text.encode()))
@@ -196,11 +205,15 @@ def test_written_runs_read_back_the_same(run, fmt, gz):
         if fmt != "msmarco":
             assert [c.score for c in b.candidates] == strictly_decreasing([c.score for c in a.candidates])
         if fmt == "jsonl":
-            assert b.query.text == a.query.text and [c.text for c in b.candidates] == [c.text for c in a.candidates]
+            assert b.query.text == a.query.text and [c.text for c in b.candidates] == [
+                c.text for c in a.candidates
+            ]
 
 
 @FUZZ
-@given(qid=st.sampled_from(["a b", "", "a\tb", "x\u2028y", "q\x85"]), fmt=st.sampled_from(["trec", "msmarco"]))
+@given(
+    qid=st.sampled_from(["a b", "", "a\tb", "x\u2028y", "q\x85"]), fmt=st.sampled_from(["trec", "msmarco"])
+)
 def test_ids_with_white_space_are_refused_by_column_formats(qid, fmt):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "run.out"
@@ -213,7 +226,9 @@ def test_ids_with_white_space_are_refused_by_column_formats(qid, fmt):
 
 
 @FUZZ
-@given(data=hostile(b"q1 0 d1 1\nq1 0 d2 0\n", b"qid\tpid\nq1\td1\n"), kind=st.sampled_from(["graded", "pairs"]))
+@given(
+    data=hostile(b"q1 0 d1 1\nq1 0 d2 0\n", b"qid\tpid\nq1\td1\n"), kind=st.sampled_from(["graded", "pairs"])
+)
 def test_qrels_readers(data, kind):
     from rankers.data.qrels import read_graded_qrels, read_pair_qrels
 
@@ -345,7 +360,9 @@ def test_t2ranking(collection, queries, qrels, gz):
             write(folder, "collection.tsv.gz", packed)
         write(folder, "queries.dev.tsv", queries)
         write(folder, "qrels.dev.tsv", qrels)
-        _any_path_named(folder, lambda: _consume(_dataset(folder)), f"T2Ranking TSV{' (gz)' if gz != 'no' else ''}")
+        _any_path_named(
+            folder, lambda: _consume(_dataset(folder)), f"T2Ranking TSV{' (gz)' if gz != 'no' else ''}"
+        )
 
 
 @FUZZ
@@ -396,7 +413,9 @@ def test_templates_load_safely(tmp_path):
 
     marker = tmp_path / "pwned"
     bad = tmp_path / "t.yaml"
-    bad.write_text(f"prefix: !!python/object/apply:os.system ['touch {marker}']\npassage: '[{{rank}}] {{text}}'\nsuffix: x\n")
+    bad.write_text(
+        f"prefix: !!python/object/apply:os.system ['touch {marker}']\npassage: '[{{rank}}] {{text}}'\nsuffix: x\n"
+    )
     with pytest.raises(RankError, match=r"t\.yaml:1: not valid YAML"):
         listwise_template(bad)
     assert not marker.exists()
@@ -476,12 +495,14 @@ def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> P
             z.writestr(name, data)
         if symlink:
             info = zipfile.ZipInfo("scifact/link")
-            info.external_attr = (0o120777 << 16)  # a symlink entry, pointing outside
+            info.external_attr = 0o120777 << 16  # a symlink entry, pointing outside
             z.writestr(info, symlink)
     return path
 
 
-@pytest.mark.parametrize("evil", ["../escape.txt", "scifact/../../escape.txt", "/tmp/rank-zip-slip-escape.txt"])
+@pytest.mark.parametrize(
+    "evil", ["../escape.txt", "scifact/../../escape.txt", "/tmp/rank-zip-slip-escape.txt"]
+)
 def test_zip_slip_is_refused(tmp_path, evil):
     from rankers.data.download import _unzip
 
@@ -521,7 +542,9 @@ def test_rank_data_get_from_a_zip_slip_archive_leaves_nothing(tmp_path):
     p = subprocess.run([sys.executable, "-m", "cli.main", "data", "get", "beir/scifact", "--from", str(archive)],
                        capture_output=True, text=True, cwd=ROOT, timeout=300,
                        env=os.environ | env_root | {"PYTHONPATH": str(ROOT)})  # fmt: skip
-    assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert p.returncode == 2 and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, (
+        p.stderr
+    )
     assert "checksum" in p.stderr or "unsafe path" in p.stderr
     assert not (root / "beir" / "scifact").exists() and not (tmp_path / "escape.txt").exists()
     assert not any(p.is_file() for p in root.rglob("*")) if root.exists() else True
