@@ -11,6 +11,7 @@ pyserini is imported inside functions only: importing it costs seconds (it drags
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -189,7 +190,8 @@ def _build_locked(
         shutil.rmtree(tmp, ignore_errors=True)
         if type(e).__name__ == "JavaException" or isinstance(e, OSError):
             # A full disk (or an I/O error) under Lucene: one line, the old index (if any) untouched.
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            first = (text.strip().splitlines() or [type(e).__name__])[0][:200]
             raise RankError(
                 f"--index {target}: cannot write the index ({first}); the previous index, if any, is intact"
             ) from None
@@ -242,6 +244,9 @@ def _write_lucene(
     def add(docs: list[str]) -> int:
         added = indexer.object.addRawDocuments(docs)
         if added != len(docs):
+            if _disk_full(folder):
+                # Anserini counts the documents Lucene could not write but not why: here, because the disk is full.
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             raise RankError(f"Lucene refused {len(docs) - added} of {len(docs)} documents of {ds.path}")
         return added
 
@@ -276,6 +281,10 @@ def _write_lucene(
         if batch:
             flush()
         wait()
+        failed = False
+    except BaseException:
+        failed = True
+        raise
     finally:
         # Lucene must not be closed under a batch still being added (after an error or Ctrl-C here).
         if pending is not None:
@@ -285,10 +294,30 @@ def _write_lucene(
 
         worker.submit(detach).result()
         worker.shutdown()
-        indexer.close()
+        if failed:
+            # After a failure (a full disk) Lucene may refuse to close; its complaint must not hide the cause.
+            with contextlib.suppress(Exception):
+                indexer.close()
+        else:
+            indexer.close()
     if count == 0:
         raise RankError(f"--dataset {ds.path}: the collection has no documents with text; nothing to index")
     return count, empty
+
+
+def _disk_full(folder: Path) -> bool:
+    """Is there no room for one more MiB beside the index being written?"""
+    probe = folder / ".space-probe"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
+    return False
 
 
 # ---------------------------------------------------------------- searching

@@ -174,5 +174,6 @@ def test_bm25_index_on_a_full_disk_keeps_the_previous_index(tmp_path):
         before = {f.name: f.read_bytes() for f in idx.iterdir()}
         p = rank("index", "bm25", "--dataset", str(large), "--index", str(idx), "--force")
         one_line_error(p, str(idx))
+        assert "No space left on device" in p.stderr
         assert {f.name: f.read_bytes() for f in idx.iterdir()} == before
         assert junk(disk, {"idx"}) == []  # no .idx.build-*.part
