@@ -501,7 +501,8 @@ def _zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> P
 
 
 @pytest.mark.parametrize(
-    "evil", ["../escape.txt", "scifact/../../escape.txt", "/tmp/rank-zip-slip-escape.txt"]
+    "evil",
+    ["../escape.txt", "scifact/../../escape.txt", "/tmp/rank-zip-slip-escape.txt", "..\\escape.txt", "C:/x"],
 )
 def test_zip_slip_is_refused(tmp_path, evil):
     from rankers.data.download import _unzip
