@@ -27,6 +27,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 HEADING = "## Hostile input, full disk, concurrency"
+# What the same tests found in the code before issue 15's fixes (main at 556c06c, derandomized 60 examples).
+BEFORE = (
+    "Before the fixes (main at 556c06c), tests/test_fuzz_readers.py failed 12 of its 35 tests: tracebacks from "
+    "a truncated gzip collection (`zlib.error`), a non-UTF-8 template (`UnicodeDecodeError`), a 5,000-digit "
+    "number in an LLM answer (`ValueError` of int()), a 3,000-deep JSON line (`RecursionError`), a JSONL score "
+    "beyond a float (`OverflowError`), dates as timestamps beyond year 9999 or NaN (`OverflowError`, "
+    "`ValueError`), a YAML template with a 5,000-digit number, polars errors printed over several lines, and "
+    "silent acceptances: a lone surrogate in a JSONL run (crashed later, at writing), ids with white space "
+    "written as TREC (read back as other columns), non-string texts and list ids taken as text, NaN scores and "
+    "docids twice in a JSONL run. A full disk under Lucene said `AlreadyClosedException`, a full run or cache "
+    "disk gave an OSError traceback, and nothing kept two builds of one index apart (from reading the code, "
+    "not reproduced: the second, without --force, replaced the first's index, or died on `ENOTEMPTY`)."
+)
 
 PROPERTIES = [
     "test_run_reader", "test_written_runs_read_back_the_same", "test_qrels_readers", "test_topics_reader",
@@ -178,6 +191,7 @@ def main() -> None:
         + (":" if failures else "."),
     ]
     lines += [f"- {f}" for f in failures]
+    lines += ["", BEFORE]
     if disk:
         lines += [
             "",
