@@ -134,7 +134,11 @@ def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else None
     app = build_app(first) if first in COMMANDS else build_app(listing=True)
     try:
-        app(prog_name="rank")
+        try:
+            app(prog_name="rank")
+        finally:
+            # Written out here, not at exit: a full disk under a redirected stdout is then reported below.
+            sys.stdout.flush()
     except RankError as e:
         with contextlib.suppress(OSError):
             sys.stdout.flush()

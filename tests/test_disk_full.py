@@ -100,6 +100,17 @@ def test_run_file_on_a_full_disk_keeps_the_previous_run(tmp_path):
         assert junk(disk, {"fused.trec", "filler"}) == []  # no .fused.trec.*.part
 
 
+def test_stdout_redirected_to_a_full_disk_is_one_line(tmp_path):
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        fill(disk)
+        with open(disk / "listing.txt", "w") as out:
+            p = subprocess.run([sys.executable, "-m", "cli.main", "data", "list"], stdout=out, stderr=subprocess.PIPE,
+                               text=True, stdin=subprocess.DEVNULL, env=os.environ | {"PYTHONPATH": str(ROOT)},
+                               cwd=ROOT, timeout=300)  # fmt: skip
+        assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
+        assert p.stderr.strip() == "rank: error: cannot write: No space left on device", p.stderr
+
+
 def test_library_write_on_a_full_disk_is_a_rank_error(tmp_path):
     with small_disk(tmp_path / "disk", "1m") as disk:
         fill(disk, leave=16 * 1024)
