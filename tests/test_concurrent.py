@@ -166,7 +166,8 @@ def server(tmp_path_factory):
     from rankers.llm.server import llama_server
 
     log = tmp_path_factory.mktemp("server") / "server.log"
-    with llama_server("smollm2", n_ctx=2048, log=log) as base_url:
+    # The server demands the key: a run that did not send it would fail, so the key is known to be in use.
+    with llama_server("smollm2", n_ctx=2048, log=log, extra=["--api_key", MARKER]) as base_url:
         yield base_url
 
 
@@ -201,6 +202,8 @@ def test_two_reranks_share_a_cache_and_the_api_key_is_never_written(server, tmp_
     a, b = list(read_run(outs[0])), list(read_run(outs[1]))
     assert [[c.docid for c in r.candidates] for r in a] == [[c.docid for c in r.candidates] for r in b]
     # A third run, piped, from the cache alone: every answer is there once, written by whichever came first.
+    keyless = rank(*args, "--no-cache", env=env)  # the server refuses it: the runs above did send the key
+    assert keyless.returncode != 0 and "Traceback" not in keyless.stderr, keyless.stderr
     third = rank(*args, env=env | {"OPENAI_API_KEY": MARKER})
     assert third.returncode == 0 and "0 LLM calls" in third.stderr, third.stderr
     streams += [third.stdout.encode(), third.stderr.encode()]
