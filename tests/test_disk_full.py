@@ -84,20 +84,35 @@ def junk(folder: Path, keep: set[str]) -> list[str]:
 # ---------------------------------------------------------------- run files
 
 
+def dated_corpus(folder: Path, run: list[Ranking]) -> Path:
+    """A BEIR folder whose documents (the run's) carry dates: what `rank recency` reads."""
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w") as f:
+        for r in run:
+            for c in r.candidates:
+                f.write(json.dumps({"_id": c.docid, "text": "x", "date": "2020-01-01"}) + "\n")
+    (folder / "queries.jsonl").write_text(json.dumps({"_id": "q0", "text": "x"}) + "\n")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\tx\t1\n")
+    return folder
+
+
 def test_run_file_on_a_full_disk_keeps_the_previous_run(tmp_path):
-    a, b = tmp_path / "a.trec", tmp_path / "b.trec"
-    write_run(big_run(20, 200), a)  # the fused run (~0.2 MB) cannot fit in what is left
-    write_run(big_run(20, 200)[::-1], b)
+    run = big_run(20, 200)  # written back (~0.2 MB), it cannot fit in what is left
+    src = tmp_path / "a.trec"
+    write_run(run, src)
+    data = dated_corpus(tmp_path / "dated", run)
     with small_disk(tmp_path / "disk", "2m") as disk:
-        out = disk / "fused.trec"
+        out = disk / "rescored.trec"
         write_run(big_run(2, 3), out)  # the good previous output
         before = out.read_bytes()
         fill(disk, leave=16 * 1024)
-        p = rank("fuse", str(a), str(b), "-o", str(out))
+        # `rank recency`: a light stage that reads a run and writes one with -o.
+        p = rank("recency", str(src), "--dataset", str(data), "--as-of", "2024-01-01", "--before-query-date",
+                 "-o", str(out))  # fmt: skip
         one_line_error(p, str(out))
         assert "No space left on device" in p.stderr
         assert out.read_bytes() == before
-        assert junk(disk, {"fused.trec", "filler"}) == []  # no .fused.trec.*.part
+        assert junk(disk, {"rescored.trec", "filler"}) == []  # no .rescored.trec.*.part
 
 
 def test_stdout_redirected_to_a_full_disk_is_one_line(tmp_path):
