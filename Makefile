@@ -182,6 +182,13 @@ bench-bm25: venv
 bench-events: venv
 	DATA_DIR=$(DATA_DIR) $(BIN)/python bench/events.py --dataset $(DATA_DIR)/realtimeqa --threads $(THREADS)
 
+# Hostile input, full disk, concurrency (issue 15): every reader fuzzed (hypothesis, EXAMPLES per property), run
+# and cache writes on a full tmpfs (root), two processes on one response cache -> bench/results/faults.md. ~10 min.
+EXAMPLES ?= 1000
+.PHONY: bench-faults-input
+bench-faults-input: venv
+	nice $(BIN)/python bench/faults_input.py --examples $(EXAMPLES)
+
 # ---- Suites (issue 12): one system over a whole benchmark, from nothing: fetch what is missing (needs the hub),
 # run every task (resumable: run the target again to continue; failed tasks are retried), then the
 # leaderboard's own file. SYSTEM: a built-in (bm25, bm25+minilm-rrf) or a YAML/JSON file; TASKS, LANGUAGES and
