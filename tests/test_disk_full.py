@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clirun import rank
 
 from rankers.errors import RankError
 from rankers.io import read_run, write_run
@@ -54,12 +55,6 @@ def fill(disk: Path, leave: int = 0) -> None:
 
 def readonly(disk: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-
-
-def rank(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env=env, cwd=cwd, timeout=600)  # fmt: skip
 
 
 def one_line_error(p: subprocess.CompletedProcess, names: str) -> None:
