@@ -57,12 +57,13 @@ MAX_CLAUSES = 1024
 _quieted = False
 
 
-def start_lucene() -> None:
-    """Start the JVM, and keep Java's console output off stdout, which carries the run in a pipe."""
+def start_lucene(record: bool = True) -> None:
+    """Start the JVM, and keep Java's console output off stdout, which carries the run in a pipe. `record`: see
+    `rankers.java.start_jvm`."""
     global _quieted
     from rankers.java import start_jvm
 
-    start_jvm()
+    start_jvm(record=record)
     if _quieted:
         return
     if threading.current_thread() is threading.main_thread():
@@ -216,7 +217,7 @@ def _write_lucene(
     ds: Dataset, folder: Path, language: str, threads: int, progress: Callable[[int], None] | None
 ) -> tuple[int, int]:
     """(documents indexed, empty documents skipped)."""
-    start_lucene()
+    start_lucene(record=False)
     from jnius import autoclass
 
     # Anserini's SimpleIndexer, as pyserini's LuceneIndexer makes it (without importing pyserini).

@@ -65,14 +65,17 @@ def cds_archive(java_home: str, jar: str) -> Path:
     return cache_dir() / f"anserini-{h.hexdigest()[:16]}.jsa"
 
 
-def _cds_options(java_home: str, jar: str) -> list[str]:
-    """Map the archive when there is one; else record the loaded classes and have the archive made at exit."""
+def _cds_options(java_home: str, jar: str, record: bool) -> list[str]:
+    """Map the archive when there is one; else, if `record`, record the loaded classes and have the archive
+    made at exit."""
     if os.environ.get("RANK_JAVA_CDS", "1") == "0":
         return []
     try:
         archive = cds_archive(java_home, jar)
         if archive.is_file():
             return [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
+        if not record:
+            return []
         archive.parent.mkdir(parents=True, exist_ok=True)
         claim = archive.with_suffix(".building")
         try:
@@ -122,8 +125,9 @@ def _build_archive_after_exit(java_home: str, jar: str, classlist: Path, archive
         )
 
 
-def start_jvm(max_heap: str | None = None) -> None:
-    """Idempotent; `RANK_JAVA_HEAP` (e.g. 8g) overrides the heap size."""
+def start_jvm(max_heap: str | None = None, record: bool = True) -> None:
+    """Idempotent; `RANK_JAVA_HEAP` (e.g. 8g) overrides the heap size. `record`: this process may record the
+    classes it loads for the class-data archive (a search should; an indexing run loads other classes)."""
     global _started
     with _lock:
         if _started:
@@ -153,7 +157,7 @@ def start_jvm(max_heap: str | None = None) -> None:
                 "-Xlog:disable",
                 "-Xlog:all=error:stderr",
                 *jit,
-                *_cds_options(os.environ["JAVA_HOME"], jar),
+                *_cds_options(os.environ["JAVA_HOME"], jar, record),
                 *os.environ.get("RANK_JAVA_OPTS", "").split(),
             )
             jnius_config.set_classpath(jar)
