@@ -111,7 +111,7 @@ def child_pyserini(index: str, dataset: str, split: str, language: str, threads:
 def run_timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, str]:
     """(wall seconds, stdout+stderr) of a command that must succeed."""
     start = time.perf_counter()
-    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     if p.returncode != 0:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
