@@ -256,7 +256,16 @@ def measure_set(
     if first:
         # A first search makes the class-data archive (in the background, once): wait for it.
         warm = rank_cmd(
-            "retrieve", "-i", str(index), "-d", str(ds_path), "--bm25", "-k", "10", "-o", "/dev/null"
+            "retrieve",
+            "-i",
+            str(index),
+            "-d",
+            str(ds_path),
+            "--bm25",
+            "-k",
+            "10",
+            "-o",
+            str(work / "warm.trec"),
         )
         run_timed(warm, env_for(ROOT, cache), ROOT)
         if not wait_for_archive(cache):
@@ -325,7 +334,7 @@ def measure_set(
                 "-k",
                 "1000",
                 "-o",
-                "/dev/null",
+                str(work / "imports.trec"),
             ]
             res["imports"][side] = importtime(root, cache, args)
     return out
