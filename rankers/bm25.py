@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import signal
+import struct
 import tempfile
 import threading
 import time
@@ -613,7 +614,12 @@ def _scored_docs(rows: list[list[Any]]) -> list[Candidate]:
 
 _E4 = array("f", [1e-4])[0]
 _E6 = array("f", [1e-6])[0]
-_E4_ABOVE = _E4 * (1 + 2.0**-22)
+# A double gap d rounds to a single-precision float above 1e-4f exactly when d lies above the midpoint between
+# 1e-4f and the next float (at the midpoint itself: when rounding half to even goes up).
+_E4_MID = (
+    _E4 + struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", _E4))[0] + 1))[0]
+) / 2
+_E4_MID_UP = array("f", [_E4_MID])[0] > _E4
 
 
 def _f32(x: float) -> float:
@@ -628,19 +634,20 @@ def _adjust_ties(scores: list[float]) -> list[float]:
     Java's float arithmetic rounds each operation to single precision; so does this, operation by operation
     (an operation on two floats done in double precision and rounded to single gives the same float).
     """
-    rounded: list[float] = []
-    for s in scores:
-        a = s * 1e4
-        r = math.floor(a)
-        # Java's Math.round: the nearest long, ties toward positive infinity.
-        rounded.append((r + 1 if a - r >= 0.5 else r) / 1e4)
-    out = array("f", rounded).tolist()
+    scaled = [s * 1e4 for s in scores]
+    # Java's Math.round: the nearest long, ties toward positive infinity (a - floor(a) is exact).
+    out = array(
+        "f",
+        [(f + 1 if a - f >= 0.5 else f) / 1e4 for a, f in zip(scaled, map(math.floor, scaled), strict=True)],
+    ).tolist()
     dup = 0
     prev = 0.0
     for i, s in enumerate(out):
         if i:
+            # prev - s is exact in double here (two nearby floats); its single-precision rounding is compared
+            # with 1e-4f through the midpoint, without rounding it.
             gap = prev - s
-            if gap > _E4_ABOVE or (gap > _E4 and _f32(gap) > _E4):
+            if gap > _E4_MID or (gap == _E4_MID and _E4_MID_UP):
                 dup = 0
             else:
                 dup += 1
