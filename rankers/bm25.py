@@ -22,7 +22,6 @@ import tempfile
 import threading
 import time
 from array import array
-from binascii import a2b_base64
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -293,6 +292,9 @@ class Rm3:
     original_query_weight: float = 0.5
 
 
+_BUILDING = threading.Lock()
+
+
 class Bm25Searcher:
     """BM25 (optionally with RM3) over an index built by `build_index` (or by pyserini).
 
@@ -420,7 +422,7 @@ class Bm25Searcher:
         # What SimpleSearcher._search does, but for loading each hit's stored document.
         found = self._index_searcher.search(query, int(hits), self._sort, True)
         (rows,) = json.loads(self._json.writeValueAsString(found))
-        docids = [a2b_base64(b)[o : o + n].decode("utf-8") for ((_, (b, n, o)),) in rows]
+        docids = [_hex_docid(h) for ((_, h),) in rows]
         # Jackson writes a Java float with the fewest digits that read back to it: single precision gives it
         # back exactly.
         scores = _adjust_ties(array("f", [row[0][0] for row in rows]).tolist())
@@ -495,6 +497,12 @@ class Bm25Searcher:
         A term the analyzer splits ("covid-19") gives each of its tokens the term's weight; a token reached by
         several terms gets their weights summed. None when no term survives.
         """
+        # pyjnius binds a method to its object on the shared method wrapper (per class, not per object): two
+        # threads building queries at once can add each other's clauses. Built under a lock (it is quick).
+        with _BUILDING:
+            return self._weighted_query(terms)
+
+    def _weighted_query(self, terms: dict[str, float]):
         from jnius import autoclass
 
         weights = self.analyze_terms(terms)
@@ -575,8 +583,8 @@ def _close_pool(pool: ThreadPoolExecutor, n: int) -> None:
 def _json_writer():
     """A Jackson writer for the hits Lucene and Anserini return, as compact JSON arrays:
 
-    - Lucene's TopFieldDocs (sorted by score, then the `id` doc value) as `[[[score, [base64 id, length,
-      offset]]], ...]`: the sort values only;
+    - Lucene's TopFieldDocs (sorted by score, then the `id` doc value) as `[[[score, "[hex bytes of the id]"]],
+      ...]`: the sort values only;
     - Anserini's ScoredDoc as `["docid", lucene_docid, score]`, leaving its Lucene document out.
     """
     from jnius import autoclass
@@ -591,19 +599,33 @@ def _json_writer():
     for name, ignored in (
         ("org.apache.lucene.search.TopFieldDocs", ("fields", "totalHits")),
         ("org.apache.lucene.search.FieldDoc", ("doc", "score", "shardIndex")),
-        ("org.apache.lucene.util.BytesRef", ("valid",)),
         ("io.anserini.search.ScoredDoc", ()),
     ):
         override(name).setFormat(as_array)
         if ignored:
             override(name).setIgnorals(ignore(*ignored))
     override("org.apache.lucene.document.Document").setIsIgnoredType(autoclass("java.lang.Boolean")(True))
+    # A BytesRef (the docid sort value) as its toString(): its bytes in hex, within its offset and length.
+    module = autoclass("com.fasterxml.jackson.databind.module.SimpleModule")()
+    module.addSerializer(
+        autoclass("java.lang.Class").forName("org.apache.lucene.util.BytesRef"),
+        autoclass("com.fasterxml.jackson.databind.ser.std.ToStringSerializer").instance,
+    )
+    mapper.registerModule(module)
     mapper.configure(
         autoclass("com.fasterxml.jackson.databind.MapperFeature").SORT_PROPERTIES_ALPHABETICALLY, True
     )
     # Docids that are not ASCII cross the bridge as \u escapes, which json.loads reads back exactly.
     mapper.configure(autoclass("com.fasterxml.jackson.core.JsonGenerator$Feature").ESCAPE_NON_ASCII, True)
     return mapper
+
+
+def _hex_docid(h: str) -> str:
+    """A docid from Lucene's BytesRef.toString(): its UTF-8 bytes in hex, `[31 30 a]` (no leading zero)."""
+    try:
+        return bytes.fromhex(h[1:-1]).decode("utf-8")
+    except ValueError:
+        return bytes(int(x, 16) for x in h[1:-1].split()).decode("utf-8")
 
 
 def _scored_docs(rows: list[list[Any]]) -> list[Candidate]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA_DIR, shared
 
-from rankers.bm25 import META, Bm25Searcher, Rm3, _adjust_ties, build_index, read_meta
+from rankers.bm25 import META, Bm25Searcher, Rm3, _adjust_ties, _hex_docid, build_index, read_meta
 from rankers.data import load_dataset
 from rankers.errors import InputError, RankError
 from rankers.hydrate import dataset_texts, hydrate, hydrate_from
@@ -156,6 +156,13 @@ def test_rm3_runs_are_pyserinis(scifact_index):
     theirs.set_rm3(10, 10, 0.5)
     found = theirs.batch_search([q.text for q in queries], [q.qid for q in queries], k=200, threads=2)
     assert ours == {qid: [(h.docid, float(h.score)) for h in hits] for qid, hits in found.items()}
+
+
+def test_docids_come_back_from_lucenes_hex_sort_values():
+    """The docid of a hit is read from BytesRef.toString() (hex bytes, no leading zeros): any UTF-8 id survives."""
+    for docid in ["4983", "doc-1", "é文书", "a\nb\x05", ""]:
+        h = "[" + " ".join(f"{b:x}" for b in docid.encode("utf-8")) + "]"
+        assert _hex_docid(h) == docid
 
 
 def test_tie_adjustment_is_anserinis():
@@ -355,6 +362,15 @@ def test_weighted_terms_are_a_boosted_term_query(scifact_searcher):
 
     with pytest.raises(RankError, match="not a number"):
         list(s.search([weighted("x", {"cancer": "high"})], 10))
+
+
+def test_weighted_queries_searched_in_parallel_keep_their_own_terms(scifact_searcher):
+    """Two threads building Lucene queries through pyjnius at once once swapped clauses between them."""
+    pair = [weighted("a", {"cancer": 1.0, "insulin": 0.01}), weighted("b", {"cancer": 0.01, "insulin": 1.0})]
+    first = [[c.docid for c in r.candidates] for r in scifact_searcher.search(pair, 10)]
+    assert first[0] != first[1]
+    for _ in range(40):
+        assert [[c.docid for c in r.candidates] for r in scifact_searcher.search(pair, 10)] == first
 
 
 def test_rm3_refuses_weighted_terms(scifact_index):
