@@ -468,11 +468,12 @@ class Bm25Searcher:
             else:
                 out[i] = []
         if plain:
-            texts, ids = self._list(), self._list()
-            for i in plain:
-                texts.add(chunk[i].query.text)
-                # Positions as ids: a stream may repeat a qid, and batch_search answers by id.
-                ids.add(str(i))
+            with _BUILDING:  # see weighted_query: lists filled here and in doc_texts at once would mix
+                texts, ids = self._list(), self._list()
+                for i in plain:
+                    texts.add(chunk[i].query.text)
+                    # Positions as ids: a stream may repeat a qid, and batch_search answers by id.
+                    ids.add(str(i))
             found = self._searcher.batch_search(texts, ids, int(hits), int(self.threads))
             for key, rows in json.loads(self._json.writeValueAsString(found)).items():
                 out[int(key)] = _scored_docs(rows)
@@ -538,11 +539,13 @@ class Bm25Searcher:
         wanted = list(dict.fromkeys(docids))
         if not wanted:
             return {}
-        ids = self._list()
-        for docid in wanted:
-            ids.add(docid)
+        with _BUILDING:  # see weighted_query
+            ids = self._list()
+            for docid in wanted:
+                ids.add(docid)
         docs = self._searcher.batch_get_docs(ids, int(self.threads))
-        return {e.getKey(): _contents(e.getValue()) for e in docs.entrySet().toArray()}
+        with _BUILDING:
+            return {e.getKey(): _contents(e.getValue()) for e in docs.entrySet().toArray()}
 
     def close(self) -> None:
         self._searcher.close()
