@@ -20,12 +20,19 @@ venv: $(VENV)/.installed
 # llama-cpp-python has no wheel here: pip compiles it once (~11 min on 2 cores) for the CPU it runs on
 # (GGML_NATIVE, the default: AVX-512/VNNI where the CPU has them). With a portable -DGGML_NATIVE=OFF build,
 # Qwen2.5-Coder-1.5B read prompts 3x slower on this machine (22 vs 65 tokens/s: `make bench-llm-speed`).
+# AMX stays off: where the CPU reports AMX but the VM does not enable its tile state (these firecracker VMs),
+# ggml's AMX kernels die at the first ldtilecfg (general protection fault in libggml-cpu). GCC lets an explicit
+# -mno-* win over -march=native's features whatever the order; pip's wheel cache is skipped so the flags apply.
+LLAMA_CFLAGS = -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
-	CMAKE_BUILD_PARALLEL_LEVEL=2 \
-	  $(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
+	$(BIN)/python -c 'import llama_cpp' 2>/dev/null || \
+	  CFLAGS='$(LLAMA_CFLAGS)' CXXFLAGS='$(LLAMA_CFLAGS)' CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-cache-dir \
+	    "$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)"
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,llm,mteb]'
 	# rank_llm, the reference for the rank_gpt/rank_zephyr prompts: --no-deps, since it requires vLLM.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps rank-llm==0.25.7
 	touch $@
@@ -109,20 +116,25 @@ bench-fidelity: venv
 # ---- Our listwise prompt and parser vs rank_llm's on the same answers (Qwen2.5-Coder-1.5B, full mode, scifact)
 # -> bench/results/prompts.md. ~25 min on 2 quiet cores.
 PROMPT_QUERIES ?= 20
+PROMPT_HITS ?= 10
 .PHONY: bench-prompts
 bench-prompts: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
-	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES)
+	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES) --hits $(PROMPT_HITS)
 
 # ---- Full-ranking fine-tuning (issue 11): complete labels -> rank train listwise (importance-aware loss) ->
 # students vs zero-shot vs BM25 on scifact, every step a rank command. Steps already done are skipped.
-FULLRANK_TRAIN ?= 200
-FULLRANK_TEST ?= 100
+# The defaults are the figures in bench/results/fullrank.md (~1.5 h of 2 loaded cores); raise them on a quiet machine.
+FULLRANK_TRAIN ?= 48
+FULLRANK_TEST ?= 40
 FULLRANK_EPOCHS ?= 2
+FULLRANK_BATCH ?= 4
+FULLRANK_PASSAGE_TOKENS ?= 16
 .PHONY: bench-fullrank
 bench-fullrank: venv
 	$(BIN)/python bench/fullrank.py --dataset $(DATA_DIR)/scifact --train-queries $(FULLRANK_TRAIN) \
-	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS)
+	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS) --batch-size $(FULLRANK_BATCH) \
+	  --passage-tokens $(FULLRANK_PASSAGE_TOKENS)
 
 # ---- LLM reranking (issue 4): sliding window vs full ranking vs yes/no pointwise on scifact, Qwen2.5-Coder-1.5B
 # served by llama_cpp.server. ~40 min of 2 CPU cores; answers are cached, so a re-run is quick.
@@ -172,6 +184,13 @@ bench-bm25: venv
 bench-events: venv
 	DATA_DIR=$(DATA_DIR) $(BIN)/python bench/events.py --dataset $(DATA_DIR)/realtimeqa --threads $(THREADS)
 
+# Hostile input, full disk, concurrency (issue 15): every reader fuzzed (hypothesis, EXAMPLES per property), run
+# and cache writes on a full tmpfs (root), two processes on one response cache -> bench/results/faults.md. ~10 min.
+EXAMPLES ?= 1000
+.PHONY: bench-faults-input
+bench-faults-input: venv
+	nice $(BIN)/python bench/faults_input.py --examples $(EXAMPLES)
+
 # ---- Suites (issue 12): one system over a whole benchmark, from nothing: fetch what is missing (needs the hub),
 # run every task (resumable: run the target again to continue; failed tasks are retried), then the
 # leaderboard's own file. SYSTEM: a built-in (bm25, bm25+minilm-rrf) or a YAML/JSON file; TASKS, LANGUAGES and
@@ -208,3 +227,18 @@ suite-loco suite-t2ranking suite-mteb-eng suite-mteb-cmn suite-mmteb: suite-%: v
 SUITE_ROUNDS ?= 1
 bench-suites: venv
 	$(BIN)/python bench/suites.py --data-dir $(DATA_DIR) --threads $(THREADS) --rounds $(SUITE_ROUNDS)
+
+# ---- Start-up (issue 14): `rank --help` and every subcommand's --help, this checkout vs BASE (median of
+# STARTUP_RUNS process starts each, interleaved) -> bench/results/startup.md. ~1 min.
+STARTUP_RUNS ?= 7
+BASE ?= main
+.PHONY: bench-startup
+bench-startup: venv
+	$(BIN)/python bench/startup.py --runs $(STARTUP_RUNS) --base $(BASE)
+
+# ---- Rerank over many endpoints (issue 14): queries/s with 1, 2, 4 stand-in endpoints (200 ms per answer) and
+# 1..16 calls in flight each, against the delay-bound ideal; a dead endpoint; varying delays ->
+# bench/results/rerank-scale.md. ~1.5 min.
+.PHONY: bench-rerank-scale
+bench-rerank-scale: venv
+	$(BIN)/python bench/rerank_scale.py --delay 0.2

@@ -18,6 +18,7 @@ from cli.llm_options import (
     MaxPassageWords,
     NoCache,
     PassageIndex,
+    QueryThreads,
     ReasoningBudget,
     Retries,
     Stride,
@@ -26,10 +27,11 @@ from cli.llm_options import (
     WindowSize,
     http_flags_unused,
     open_backend,
+    queries_in_flight,
 )
 
 _LLM_FLAGS = ("window_size", "stride", "max_passage_tokens", "max_passage_words", "reasoning_budget", "template",
-              "context_length", "base_url", "api_key", "concurrency", "timeout", "retries", "cache_dir",
+              "context_length", "base_url", "api_key", "concurrency", "threads", "timeout", "retries", "cache_dir",
               "no_cache", "index")  # fmt: skip
 
 
@@ -69,6 +71,7 @@ def labels(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     concurrency: Concurrency = None,
+    threads: QueryThreads = None,
     timeout: Timeout = 600.0,
     retries: Retries = 3,
     cache_dir: CacheDir = None,
@@ -137,7 +140,7 @@ def labels(
                   "qrels_first": qrels_first}  # fmt: skip
         rankings = hydrate_from(rankings, dataset, split, index, depth=hits)
         stream = llm_labels(
-            rankings, reranker, hits, qrels, concurrency or backend.max_concurrency, totals, costs
+            rankings, reranker, hits, qrels, queries_in_flight(backend, threads, concurrency), totals, costs
         )
     try:
         n = 0

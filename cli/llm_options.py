@@ -44,8 +44,13 @@ ContextLength = Annotated[
     typer.Option("--context-length", help="The model's context in tokens (default: what it says)."),
 ]
 BaseUrl = Annotated[
-    str | None,
-    typer.Option("--base-url", help="openai: server URL (default: $OPENAI_BASE_URL or local :8000/v1)."),
+    list[str] | None,
+    typer.Option(
+        "--base-url",
+        metavar="URL[,URL...]",
+        help="openai: server URL (default: $OPENAI_BASE_URL or local :8000/v1). Several endpoints of the same "
+        "model: comma-separated or a repeated flag; calls go to the least busy, a failed call to another.",
+    ),
 ]
 ApiKey = Annotated[
     str | None,
@@ -53,7 +58,18 @@ ApiKey = Annotated[
 ]
 Concurrency = Annotated[
     int | None,
-    typer.Option("--concurrency", help="Queries in flight (default: 4 for openai, 1 for local models)."),
+    typer.Option(
+        "--concurrency",
+        help="openai: calls in flight per endpoint (default 4); a local model: queries in flight (default 1).",
+    ),
+]
+QueryThreads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        help="Queries in parallel (default: endpoints x --concurrency for openai:); a query's sliding-window "
+        "calls are sequential, output stays in input order.",
+    ),
 ]
 Timeout = Annotated[float, typer.Option("--timeout", help="openai: seconds to wait for one answer.")]
 Retries = Annotated[
@@ -78,7 +94,7 @@ def open_backend(
     *,
     cache_dir: Path | None,
     no_cache: bool,
-    base_url: str | None,
+    base_url: list[str] | str | None,
     api_key: str | None,
     timeout: float,
     retries: int,
@@ -104,6 +120,18 @@ def open_backend(
         concurrency=concurrency or 4,
         context_length=context_length,
     )
+
+
+def queries_in_flight(backend, threads: int | None, concurrency: int | None) -> int:
+    """How many queries run at once: --threads, else every slot of an openai: backend's endpoints, else
+    --concurrency (a local model)."""
+    from rankers.errors import RankError
+
+    if threads is not None and threads < 1:
+        raise RankError(f"--threads {threads}: must be at least 1")
+    if threads is not None:
+        return threads
+    return backend.max_concurrency if backend.kind == "openai" else concurrency or backend.max_concurrency
 
 
 def http_flags_unused(llm: str) -> dict[str, str]:

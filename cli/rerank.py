@@ -19,6 +19,7 @@ from cli.llm_options import (
     MaxPassageWords,
     NoCache,
     PassageIndex,
+    QueryThreads,
     ReasoningBudget,
     Retries,
     Stride,
@@ -27,6 +28,7 @@ from cli.llm_options import (
     WindowSize,
     http_flags_unused,
     open_backend,
+    queries_in_flight,
 )
 
 MODES = ("sliding", "full", "pointwise")
@@ -77,6 +79,7 @@ def rerank(
     base_url: BaseUrl = None,
     api_key: ApiKey = None,
     concurrency: Concurrency = None,
+    threads: QueryThreads = None,
     timeout: Timeout = 600.0,
     retries: Retries = 3,
     cache_dir: CacheDir = None,
@@ -152,9 +155,9 @@ def rerank(
             config["answer_top"] = answer_top
         if reasoning_budget:
             config["reasoning_budget"] = reasoning_budget
-        n_flight = concurrency or backend.max_concurrency
+        n_flight = queries_in_flight(backend, threads, concurrency)
     try:
-        _run(rankings, reranker, n_flight, output, output_format, config)
+        _run(rankings, reranker, n_flight, output, output_format, config, backend)
     finally:
         if backend is not None:
             backend.close()
@@ -168,6 +171,7 @@ _LLM = (
     "template",
     "context_length",
     "concurrency",
+    "threads",
     "cache_dir",
     "no_cache",
 )
@@ -188,15 +192,21 @@ def _unused_flags(llm: str | None, mode: str, fallback_sliding: bool) -> dict[st
     return out
 
 
-def _run(rankings, reranker, concurrency, output, output_format, config) -> None:
+def _run(rankings, reranker, concurrency, output, output_format, config, backend=None) -> None:
     from rankers.io import write_json
     from rankers.rerank import Totals, rerank_run
 
     totals = Totals()
     emit(rerank_run(rankings, reranker, concurrency, totals), output, output_format, tag="rerank")
+    # Several openai: endpoints: calls and errors per endpoint, and the calls moved to another after a failure.
+    endpoints = backend.endpoint_stats() if backend is not None else {}
     if output is not None and str(output) != "-":
-        write_json(f"{output}.cost.json", {"config": config, "totals": totals.to_dict()})
+        side = {"config": config, "totals": totals.to_dict()}
+        write_json(f"{output}.cost.json", side | ({"endpoints": endpoints} if endpoints else {}))
     say(f"rerank: {totals.summary()}")
+    if len(endpoints.get("endpoints", ())) > 1 or endpoints.get("failovers"):
+        per = ", ".join(f"{e['url']} {e['calls']} calls/{e['errors']} errors" for e in endpoints["endpoints"])
+        say(f"rerank: endpoints: {per}; {endpoints['failovers']} calls moved to another endpoint")
     cut_short = totals.repairs.get("truncated", 0) + totals.repairs.get("unfinished_think", 0)
     if cut_short:
         say(

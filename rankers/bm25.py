@@ -12,6 +12,7 @@ directly through pyjnius, and the JVM is started in `rankers.java`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -34,6 +35,7 @@ from typing import Any
 from rankers.data.base import Dataset
 from rankers.errors import RankError
 from rankers.io import UMASK, check_target, swap_dir, write_json
+from rankers.locks import building, opening, swapping
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -147,12 +149,27 @@ def build_index(
     if threads < 1:
         raise RankError(f"--threads {threads}: must be at least 1")
     target = Path(index_dir).absolute()
+    with building(target, "--index", "index"):
+        return _build_locked(ds, target, language, threads, force, progress)
+
+
+def _build_locked(
+    ds: Dataset,
+    target: Path,
+    language: str,
+    threads: int,
+    force: bool,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
     check_target(target, force, _is_index, "index")
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
-    )
+    try:
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".part", dir=target.parent)
+        )
+    except OSError as e:
+        raise RankError(f"--index {target}: cannot write beside it ({e.strerror or e})") from None
     # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
     tmp.chmod(0o777 & ~UMASK)
     try:
@@ -173,9 +190,17 @@ def build_index(
             "seconds": round(time.perf_counter() - start, 2),
         }
         write_json(tmp / META, meta)
-        swap_dir(tmp, target)
-    except BaseException:
+        with swapping(target):
+            swap_dir(tmp, target)
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if type(e).__name__ == "JavaException" or isinstance(e, OSError):
+            # A full disk (or an I/O error) under Lucene: one line, the old index (if any) untouched.
+            text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            first = (text.strip().splitlines() or [type(e).__name__])[0][:200]
+            raise RankError(
+                f"--index {target}: cannot write the index ({first}); the previous index, if any, is intact"
+            ) from None
         raise
     return meta
 
@@ -233,6 +258,9 @@ def _write_lucene(
     def add(docs: list[str]) -> int:
         added = indexer.addRawDocuments(docs)
         if added != len(docs):
+            if _disk_full(folder):
+                # Anserini counts the documents Lucene could not write but not why: here, because the disk is full.
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             raise RankError(f"Lucene refused {len(docs) - added} of {len(docs)} documents of {ds.path}")
         return added
 
@@ -267,6 +295,10 @@ def _write_lucene(
         if batch:
             flush()
         wait()
+        failed = False
+    except BaseException:
+        failed = True
+        raise
     finally:
         # Lucene must not be closed under a batch still being added (after an error or Ctrl-C here).
         if pending is not None:
@@ -276,10 +308,30 @@ def _write_lucene(
 
         worker.submit(detach).result()
         worker.shutdown()
-        indexer.close()
+        if failed:
+            # After a failure (a full disk) Lucene may refuse to close; its complaint must not hide the cause.
+            with contextlib.suppress(Exception):
+                indexer.close()
+        else:
+            indexer.close()
     if count == 0:
         raise RankError(f"--dataset {ds.path}: the collection has no documents with text; nothing to index")
     return count, empty
+
+
+def _disk_full(folder: Path) -> bool:
+    """Is there no room for one more MiB beside the index being written?"""
+    probe = folder / ".space-probe"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
+    return False
 
 
 # ---------------------------------------------------------------- searching
@@ -319,6 +371,12 @@ class Bm25Searcher:
         language: str | None = None,
     ):
         self.index_dir = Path(index_dir)
+        # Opened under the swap lock: a rebuild renaming its new index into place waits for this open, so a
+        # search started during a rebuild reads the old index whole (its open files outlive the rename).
+        with opening(self.index_dir):
+            self._open(k1, b, rm3, threads, language)
+
+    def _open(self, k1: float, b: float, rm3: Rm3 | None, threads: int, language: str | None) -> None:
         self.meta = read_meta(self.index_dir)
         if self.meta["kind"] != "bm25":
             raise RankError(f"--index {self.index_dir}: a {self.meta['kind']} index, not a BM25 (Lucene) one")

@@ -124,3 +124,27 @@ def test_pointwise_through_the_servers_top_logprobs(backend):
     assert out.cost.calls == 3 and sorted(c.docid for c in out.ranking.candidates) == ["d0", "d1", "d2"]
     scores = [c.score for c in out.ranking.candidates]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_dead_endpoint_beside_the_server_changes_nothing_but_the_failover_count(server):
+    """--base-url DEAD,SERVER: the same answers as SERVER alone (the endpoint is no part of the cache key), and
+    the calls the dead port refused moved to the server and were counted."""
+    from rankers.llm import get_backend
+    from rankers.llm.server import free_port
+    from rankers.rerank import ListwiseReranker, rerank_run
+
+    r = Ranking(Query("q", "what do pandas eat"),
+                [Candidate(f"d{i}", 9.0 - i, f"passage {i}: pandas and bamboo") for i in range(9)])  # fmt: skip
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    runs, stats = [], []
+    for urls in (server, [dead, server]):
+        b = get_backend("openai:local", base_url=urls, retries=1, backoff=0.05, concurrency=1)
+        reranker = ListwiseReranker(b, "sliding", hits=9, window=6, stride=3, max_passage_tokens=12)
+        runs.append([c.docid for c in next(rerank_run([r], reranker)).candidates])
+        stats.append(b.endpoint_stats())
+        b.close()
+    assert runs[0] == runs[1] and sorted(runs[0]) == sorted(c.docid for c in r.candidates)
+    assert stats[0]["failovers"] == 0
+    assert (
+        stats[1]["failovers"] >= 1 and stats[1]["endpoints"][0]["errors"] == stats[1]["endpoints"][0]["calls"]
+    )

@@ -155,6 +155,10 @@ class Backend(ABC):
         # Chat templates add a handful of tokens per message (role markers); 8 is a safe upper figure.
         return sum(self.count_tokens(m["content"]) + 8 for m in messages) + 4
 
+    def endpoint_stats(self) -> dict[str, Any]:
+        """Calls, errors and failovers per server endpoint, where the backend talks to servers (else empty)."""
+        return {}
+
     def close(self) -> None:
         """Free the model or connection."""
         return None

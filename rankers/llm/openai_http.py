@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from rankers.errors import RankError
 from rankers.llm.base import Backend, BackendError, Completion, Message, TokenScores, cut_utf8
+from rankers.llm.endpoints import EndpointPool
 
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -39,34 +40,55 @@ def public_url(url: str) -> str:
     return urlunsplit((p.scheme, host, p.path, "", ""))
 
 
+def split_urls(base_url: str | Sequence[str]) -> list[str]:
+    """Endpoint URLs from a comma-separated string or a list of them (a repeated --base-url)."""
+    parts = [base_url] if isinstance(base_url, str) else list(base_url)
+    urls = [u.strip() for p in parts for u in p.split(",") if u.strip()]
+    if not urls:
+        raise RankError("--base-url: no URL given")
+    return urls
+
+
+def _root(base_url: str) -> str:
+    """The server root: the base URL without its trailing /v1 (where the tokenize endpoints live)."""
+    return base_url[: -len("/v1")] if base_url.endswith("/v1") else base_url
+
+
 class OpenAIBackend(Backend):
     kind = "openai"
 
     def __init__(
         self,
         model: str,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float = 600.0,
         retries: int = 3,
         backoff: float = 1.0,
         concurrency: int = 4,
         context_length: int | None = None,
+        cooldown: float = 2.0,
     ):
         super().__init__(model)
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-        p = urlsplit(base_url)
-        if p.scheme not in ("http", "https") or not p.hostname:
-            raise RankError(f"--base-url {public_url(base_url)}: expected http(s)://host[:port]/v1")
-        self.base_url = base_url.rstrip("/")
+        urls = split_urls(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
         self._key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        if not self._key and p.hostname not in LOOPBACK:
-            raise RankError(
-                f"--base-url {public_url(base_url)} is a remote endpoint and no API key was given "
-                "(set OPENAI_API_KEY or pass --api-key)"
-            )
+        for url in urls:
+            p = urlsplit(url)
+            if p.scheme not in ("http", "https") or not p.hostname:
+                raise RankError(f"--base-url {public_url(url)}: expected http(s)://host[:port]/v1")
+            if not self._key and p.hostname not in LOOPBACK:
+                raise RankError(
+                    f"--base-url {public_url(url)} is a remote endpoint and no API key was given "
+                    "(set OPENAI_API_KEY or pass --api-key)"
+                )
+        # Every endpoint serves the same model; calls go to the least busy one, a failed call to another.
+        self.pool = EndpointPool(
+            [(u.rstrip("/"), public_url(u)) for u in urls], concurrency=max(1, concurrency), cooldown=cooldown
+        )
+        self.base_url = self.pool.endpoints[0].url
         self.timeout, self.retries, self.backoff = timeout, max(0, retries), backoff
-        self.max_concurrency = max(1, concurrency)
+        # Calls in flight over all endpoints: the per-endpoint limit times the endpoints.
+        self.max_concurrency = self.pool.slots
         self._context_length = context_length
         self._context_probed = context_length is not None
         self._tokenizer: str | None = (
@@ -74,46 +96,77 @@ class OpenAIBackend(Backend):
         )
         self._lock = threading.Lock()
 
+    def endpoint_stats(self) -> dict[str, Any]:
+        """Calls and errors per endpoint and the failovers (calls moved to another endpoint after a failure)."""
+        return self.pool.stats()
+
     # ---------------------------------------------------------------- HTTP
 
-    def _root(self) -> str:
-        """The server root: the base URL without its trailing /v1 (where the tokenize endpoints live)."""
-        return self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+    def _request(
+        self, path: str, body: dict[str, Any] | None, retries: int | None = None, root: bool = False
+    ) -> dict[str, Any]:
+        """POST (or GET without a body) `path` under an endpoint's base URL (or its root, without /v1).
 
-    def _request(self, url: str, body: dict[str, Any] | None, retries: int | None = None) -> dict[str, Any]:
+        A failure moves the call to an endpoint it has not tried yet this round; when all have failed, it waits
+        (backoff) and starts another round, `retries + 1` rounds in all (see rankers.llm.endpoints).
+        """
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        tries = (self.retries if retries is None else retries) + 1
-        reason, status = "", None
-        for attempt in range(tries):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+        rounds = (self.retries if retries is None else retries) + 1
+        tried: set[int] = set()
+        done = 0
+        reason, status, url = "", None, ""
+        while True:
+            e = self.pool.acquire(tried)
+            url = f"{_root(e.url) if root else e.url}{path}"
             req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+            t0 = time.perf_counter()
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                detail = _error_detail(e)
-                if e.code in RETRY_STATUS:
-                    reason, status = f"HTTP {e.code}: {detail}".strip(), e.code
-                    continue
-                raise BackendError(
-                    f"openai: {public_url(url)} answered HTTP {e.code}: {detail}", e.code
-                ) from None
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-                r = getattr(e, "reason", e)
+                    raw = resp.read()
+            except urllib.error.HTTPError as err:
+                detail = _error_detail(err)
+                if err.code not in RETRY_STATUS:
+                    self.pool.release(e, True, time.perf_counter() - t0)  # it answered: the endpoint is up
+                    raise BackendError(
+                        f"openai: {public_url(url)} answered HTTP {err.code}: {detail}", err.code
+                    ) from None
+                reason, status = f"HTTP {err.code}: {detail}".strip(), err.code
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+                r = getattr(err, "reason", err)
                 reason = "timed out" if isinstance(r, TimeoutError) or "timed out" in str(r) else str(r)
                 status = None
+            else:
+                self.pool.release(e, True, time.perf_counter() - t0)
+                try:
+                    return json.loads(raw.decode("utf-8"))
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise BackendError(
+                        f"openai: {public_url(url)} answered something that is not JSON"
+                    ) from None
+            tried.add(e._order)
+            if len(tried) < len(self.pool):
+                self.pool.release(e, False, failover=True)
                 continue
-            except json.JSONDecodeError:
-                raise BackendError(f"openai: {public_url(url)} answered something that is not JSON") from None
+            self.pool.release(e, False)
+            done += 1
+            if done >= rounds:
+                break
+            tried.clear()
+            time.sleep(self.backoff * 2 ** (done - 1))
+        tries = rounds * len(self.pool)
+        n = f"{tries} tr{'y' if tries == 1 else 'ies'}"
+        where = (
+            public_url(url)
+            if len(self.pool) == 1
+            else f"{len(self.pool)} endpoints (last: {public_url(url)})"
+        )
         if status is not None:
-            n = f"{tries} tr{'y' if tries == 1 else 'ies'}"
-            raise BackendError(f"openai: {public_url(url)} answered {reason} ({n})", status)
+            raise BackendError(f"openai: {where} answered {reason} ({n})", status)
         raise BackendError(
-            f"openai: {public_url(url)} did not answer after {tries} tr{'y' if tries == 1 else 'ies'} ({reason}); "
+            f"openai: {where} did not answer after {n} ({reason}); "
             "is the server running? Answers received so far are cached."
         )
 
@@ -139,7 +192,7 @@ class OpenAIBackend(Backend):
             body["seed"] = seed
         t0 = time.perf_counter()
         try:
-            out = self._request(f"{self.base_url}/chat/completions", body)
+            out = self._request("/chat/completions", body)
         except BackendError as e:
             raise _context_error(e) from None
         wall = time.perf_counter() - t0
@@ -176,7 +229,7 @@ class OpenAIBackend(Backend):
             "top_logprobs": 20,
         }
         t0 = time.perf_counter()
-        out = self._request(f"{self.base_url}/chat/completions", body)
+        out = self._request("/chat/completions", body)
         wall = time.perf_counter() - t0
         try:
             top = out["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
@@ -206,7 +259,7 @@ class OpenAIBackend(Backend):
 
     def _probe_context(self) -> int | None:
         try:
-            models = self._request(f"{self.base_url}/models", None, retries=0).get("data") or []
+            models = self._request("/models", None, retries=0).get("data") or []
         except BackendError:
             return None
         for m in models:
@@ -234,15 +287,14 @@ class OpenAIBackend(Backend):
         return self._tokenize_with(self._tokenizer, text)
 
     def _tokenize_with(self, name: str, text: str, retries: int | None = None) -> list[int]:
-        root = self._root()
-        url, body = {
-            "extras": (f"{root}/extras/tokenize", {"input": text, "model": self.model}),
-            "vllm": (f"{root}/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False}),
-            "llamaserver": (f"{root}/tokenize", {"content": text}),
+        path, body = {
+            "extras": ("/extras/tokenize", {"input": text, "model": self.model}),
+            "vllm": ("/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False}),
+            "llamaserver": ("/tokenize", {"content": text}),
         }[name]
-        tokens = self._request(url, body, retries).get("tokens")
+        tokens = self._request(path, body, retries, root=True).get("tokens")
         if not isinstance(tokens, list):
-            raise BackendError(f"openai: {public_url(url)} answered without a token list", 200)
+            raise BackendError(f"openai: {path} answered without a token list", 200)
         return [t if isinstance(t, int) else t.get("id") for t in tokens]
 
     def _find_tokenizer(self) -> str:
@@ -257,21 +309,21 @@ class OpenAIBackend(Backend):
                 if e.status is None:
                     raise
         print(
-            f"rank: note: {public_url(self.base_url)} has no tokenize endpoint; token counts are estimates "
+            f"rank: note: {self.pool.endpoints[0].public + ' has' if len(self.pool) == 1 else 'the endpoints have'} "
+            "no tokenize endpoint; token counts are estimates "
             "(about 4 bytes per token)",
             file=sys.stderr,
         )
         return "estimate"
 
     def _detokenize(self, tokens: list[int]) -> str:
-        root = self._root()
         if self._tokenizer == "extras":
-            url, body, field = f"{root}/extras/detokenize", {"tokens": tokens, "model": self.model}, "text"
+            path, body, field = "/extras/detokenize", {"tokens": tokens, "model": self.model}, "text"
         elif self._tokenizer == "vllm":
-            url, body, field = f"{root}/detokenize", {"model": self.model, "tokens": tokens}, "prompt"
+            path, body, field = "/detokenize", {"model": self.model, "tokens": tokens}, "prompt"
         else:
-            url, body, field = f"{root}/detokenize", {"tokens": tokens}, "content"
-        return self._request(url, body, retries=0)[field]
+            path, body, field = "/detokenize", {"tokens": tokens}, "content"
+        return self._request(path, body, retries=0, root=True)[field]
 
     def count_tokens(self, text: str) -> int:
         if not text:

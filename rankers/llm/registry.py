@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ def get_backend(
     spec: str,
     *,
     cache: bool | str | Path = False,
-    base_url: str | None = None,
+    base_url: str | Sequence[str] | None = None,
     api_key: str | None = None,
     timeout: float = 600.0,
     retries: int = 3,
@@ -37,7 +38,8 @@ def get_backend(
     """A backend from its spec. `cache=True` keeps every answer under the default cache folder, a path there.
 
     HTTP options (base_url, api_key, timeout, retries, backoff, concurrency) apply to `openai:`; the key and
-    URL also come from OPENAI_API_KEY / OPENAI_BASE_URL. `context_length` overrides what the model says.
+    URL also come from OPENAI_API_KEY / OPENAI_BASE_URL. Several base URLs (a list, or comma-separated) are
+    endpoints of the same model: `concurrency` calls in flight on each, a failed call moved to another. `context_length` overrides what the model says.
     """
     kind, model = parse_spec(spec)
     backend: Backend
