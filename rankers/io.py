@@ -92,8 +92,16 @@ def read_jsonl(path: str | Path, stream: IO[str] | None = None) -> Iterator[tupl
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, then rename it into place; on any error, leave `path` alone."""
+    """Write to a temporary file beside `path`, then rename it into place; on any error, leave `path` alone.
+
+    A target that exists and is not a regular file (/dev/null, /dev/stdout, a named pipe) is written to as it is:
+    renaming a file over it would replace the device itself (as root, /dev/null became a plain file).
+    """
     p = Path(path)
+    if p.exists() and not p.is_file() and not p.is_dir():
+        with open(p, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+        return
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,6 +126,13 @@ def strictly_decreasing(scores: list[float]) -> list[float]:
     becomes the largest float32 below its predecessor, written with the fewest digits that read back to it.
     Scores already in order are kept exactly.
     """
+    # The common case, checked at C speed: already strictly decreasing in single precision, well inside its
+    # range (where the cast below and `float32` agree).
+    s32 = array("f", scores).tolist()
+    if not s32 or (
+        s32[0] < _F32_SAFE and s32[-1] > -_F32_SAFE and all(a > b for a, b in zip(s32, s32[1:], strict=False))
+    ):
+        return list(scores)
     out: list[float] = []
     prev = math.inf
     for s in scores:
@@ -156,6 +164,7 @@ def _below_f32(x: float) -> float:
     return struct.unpack("<f", struct.pack("<I", bits - 1 if x > 0 else bits + 1))[0]
 
 
+_F32_SAFE = 3.0e38
 _F32_TINY = struct.unpack("<f", struct.pack("<I", 1))[0]
 
 

@@ -2,6 +2,7 @@ import gzip
 import io
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,13 @@ def test_swap_dir_gives_plain_permissions(tmp_path):
     assert mode(tmp_path / "out") == 0o777 & ~UMASK
     assert mode(tmp_path / "out" / "weights.bin") == 0o666 & ~UMASK
     assert mode(tmp_path / "out" / "run.sh") == 0o777 & ~UMASK
+
+
+def test_atomic_write_writes_through_a_device_instead_of_replacing_it(tmp_path):
+    """`-o /dev/null` must not rename a file over the device (as root it did: /dev/null became a plain file)."""
+    import stat
+
+    with atomic_write("/dev/null") as f:
+        f.write("nothing\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert not list(Path("/dev").glob(".null.*.part"))
