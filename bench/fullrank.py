@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--lora-r", type=int, default=16)
     ap.add_argument("--work", default="/tmp/rank-bench-fullrank")
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "fullrank.md"))
+    ap.add_argument("--report-only", action="store_true", help="write the report from the steps done so far")
     args = ap.parse_args()
 
     from commands import Commands
@@ -93,7 +94,9 @@ def main() -> None:
     }
     for name, extra in students.items():
         out = work / f"student-{name}"
-        cmd.rank("train", "listwise", *common, *extra, "-o", str(out), done=(out / "config.json").exists())
+        done = (out / "config.json").exists()
+        if done or not args.report_only:
+            cmd.rank("train", "listwise", *common, *extra, "-o", str(out), done=done)
 
     systems = {
         f"zero-shot {args.model} full": (f"hf:{args.model}", ["--mode", "full"]),
@@ -104,9 +107,12 @@ def main() -> None:
             ["--mode", "sliding", "--window-size", "10", "--stride", "5"],
         ),
     }
-    outputs = {"BM25": runs["test"]}
+    outputs, missing = {"BM25": runs["test"]}, []
     for name, (llm, mode) in systems.items():
         out = work / f"rerank-{re.sub(r'[^A-Za-z0-9.]+', '-', name).strip('-')}.jsonl"
+        if args.report_only and not out.exists():
+            missing.append(name)
+            continue
         cmd.rank("rerank", str(runs["test"]), "--llm", llm, *mode, "--hits", k, "-d", ds, "--split", "test",
                  "--max-passage-tokens", cut, "--no-cache", "-o", str(out), done=out.exists())  # fmt: skip
         outputs[name] = out
@@ -115,10 +121,10 @@ def main() -> None:
     named = [f"{name}={path}" for name, path in outputs.items()]
     cmd.rank("eval", *named, "--qrels", str(qrels), "-m", "ndcg@10,mrr@10,recall@10", "-f", "markdown", "-o",
          str(table))  # fmt: skip
-    write_report(args, work, outputs, table.read_text(), cmd)
+    write_report(args, work, outputs, table.read_text(), cmd, missing)
 
 
-def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd) -> None:
+def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd, missing: list[str]) -> None:
     from commands import say
 
     rows = []
@@ -146,6 +152,11 @@ def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd) ->
         "",
         table.strip(),
         "",
+        *(
+            [f"Not finished when this report was written (`--report-only`): {', '.join(missing)}.", ""]
+            if missing
+            else []
+        ),
         "## Cost per query (from the rerank sidecars; 2 CPU cores shared with other work)",
         "",
         "| system | calls | prompt tokens | completion tokens | wall s | repairs |",

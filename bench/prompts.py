@@ -79,6 +79,14 @@ def main() -> None:
             f"{cost['per_query']['completion_tokens']:.0f} | {cost['per_query']['wall_s']:.1f} | {cost['repairs']} |"
         )
     base = evaluate(qrels, bm25, "ndcg@10")["ndcg@10"]
+    # The same runs through `rank eval`: paired t-tests between the templates, Holm-corrected.
+    qrels_file = work / "qrels.txt"
+    qrels_file.write_text("".join(f"{q} 0 {d} {g}\n" for q in sorted(qrels) for d, g in qrels[q].items()))
+    table = work / "eval.md"
+    named = [f"bm25={run}", *(f"{t}={work / f'{t}.jsonl'}" for t in TEMPLATES)]
+    cmd.rank(
+        "eval", *named, "--qrels", str(qrels_file), "-m", "ndcg@10,mrr@10", "-f", "markdown", "-o", str(table)
+    )
     text = [
         "# Listwise prompts and parsers: ours against rank_llm's (`make bench-prompts`)",
         "",
@@ -91,6 +99,10 @@ def main() -> None:
         "wall s/q | repairs (ours) |",
         "|---|---:|---:|---:|---:|---:|---|",
         *rows,
+        "",
+        "The reranked runs (our parser) in `rank eval`, paired t-tests Holm-corrected over the pairs:",
+        "",
+        table.read_text().strip(),
         "",
         *cmd.markdown(),
     ]

@@ -7,6 +7,7 @@ Nothing heavy is imported here or at the top of the command modules (pyserini, t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -133,9 +134,14 @@ def main() -> None:
     first = sys.argv[1] if len(sys.argv) > 1 else None
     app = build_app(first) if first in COMMANDS else build_app(listing=True)
     try:
-        app(prog_name="rank")
+        try:
+            app(prog_name="rank")
+        finally:
+            # Written out here, not at exit: a full disk under a redirected stdout is then reported below.
+            sys.stdout.flush()
     except RankError as e:
-        sys.stdout.flush()
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
         print(f"rank: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -145,6 +151,16 @@ def main() -> None:
         # The reader went away (`| head`): stop quietly; stdout goes to /dev/null so the exit flush cannot fail.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except OSError as e:
+        from rankers.io import WRITE_ERRNOS
+
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        # Standard output (or a file written outside rankers.io) on a full or read-only disk: one line.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"rank: error: cannot write: {e.strerror}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

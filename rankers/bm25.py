@@ -5,17 +5,24 @@ The index holds one `contents` field (Document.contents: title + " " + text) wit
 files, `rank-index.json` records how it was built; the searcher reads the analyzer language from it, because a
 Chinese index searched with the English analyzer silently returns nothing.
 
-pyserini is imported inside functions only: importing it costs seconds (it drags torch in).
+pyserini's Python package is never imported (it drags torch in: seconds); its jar (Anserini, Lucene) is driven
+directly through pyjnius, and the JVM is started in `rankers.java`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
+import os
 import shutil
 import signal
+import struct
 import threading
 import time
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +34,7 @@ from typing import Any
 from rankers.data.base import Dataset
 from rankers.errors import RankError
 from rankers.io import UMASK, build_dir, check_target, swap_dir, write_json
+from rankers.locks import building, opening, swapping
 from rankers.run import Candidate, Ranking
 
 META = "rank-index.json"
@@ -50,12 +58,13 @@ MAX_CLAUSES = 1024
 _quieted = False
 
 
-def start_lucene() -> None:
-    """Start the JVM, and keep Java's console output off stdout, which carries the run in a pipe."""
+def start_lucene(record: bool = True) -> None:
+    """Start the JVM, and keep Java's console output off stdout, which carries the run in a pipe. `record`: see
+    `rankers.java.start_jvm`."""
     global _quieted
     from rankers.java import start_jvm
 
-    start_jvm()
+    start_jvm(record=record)
     if _quieted:
         return
     if threading.current_thread() is threading.main_thread():
@@ -139,9 +148,24 @@ def build_index(
     if threads < 1:
         raise RankError(f"--threads {threads}: must be at least 1")
     target = Path(index_dir).absolute()
+    with building(target, "--index", "index"):
+        return _build_locked(ds, target, language, threads, force, progress)
+
+
+def _build_locked(
+    ds: Dataset,
+    target: Path,
+    language: str,
+    threads: int,
+    force: bool,
+    progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
     check_target(target, force, _is_index, "index")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = build_dir(target)
+    try:
+        tmp = build_dir(target)
+    except OSError as e:
+        raise RankError(f"--index {target}: cannot write beside it ({e.strerror or e})") from None
     # mkdtemp makes the folder private (0700); an index should be as readable as any folder the user makes.
     tmp.chmod(0o777 & ~UMASK)
     try:
@@ -162,9 +186,17 @@ def build_index(
             "seconds": round(time.perf_counter() - start, 2),
         }
         write_json(tmp / META, meta)
-        swap_dir(tmp, target)
-    except BaseException:
+        with swapping(target):
+            swap_dir(tmp, target)
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if type(e).__name__ == "JavaException" or isinstance(e, OSError):
+            # A full disk (or an I/O error) under Lucene: one line, the old index (if any) untouched.
+            text = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            first = (text.strip().splitlines() or [type(e).__name__])[0][:200]
+            raise RankError(
+                f"--index {target}: cannot write the index ({first}); the previous index, if any, is intact"
+            ) from None
         raise
     return meta
 
@@ -173,15 +205,23 @@ def _is_index(folder: Path) -> bool:
     return (folder / META).is_file() or any(folder.glob("segments_*"))
 
 
+def index_args(folder: Path, language: str, threads: int) -> list[str]:
+    """Anserini's indexing flags for a `rank` index (SimpleIndexer's, and IndexCollection's but its input)."""
+    return [
+        "-index", str(folder), "-language", language, "-storePositions", "-storeDocvectors", "-storeRaw",
+        "-input", "", "-collection", "JsonCollection", "-threads", str(threads),
+    ]  # fmt: skip
+
+
 def _write_lucene(
     ds: Dataset, folder: Path, language: str, threads: int, progress: Callable[[int], None] | None
 ) -> tuple[int, int]:
     """(documents indexed, empty documents skipped)."""
-    start_lucene()
-    from pyserini.index.lucene import LuceneIndexer
+    start_lucene(record=False)
+    from jnius import autoclass
 
-    args = ["-index", str(folder), "-language", language, "-storePositions", "-storeDocvectors", "-storeRaw"]
-    indexer = LuceneIndexer(str(folder), args=args, threads=threads)
+    # Anserini's SimpleIndexer, as pyserini's LuceneIndexer makes it (without importing pyserini).
+    indexer = autoclass("io.anserini.index.SimpleIndexer")(index_args(folder, language, threads))
     count = empty = chars = 0
     seen: set[str] = set()
     batch: list[str] = []
@@ -191,8 +231,11 @@ def _write_lucene(
     pending: Future[int] | None = None
 
     def add(docs: list[str]) -> int:
-        added = indexer.object.addRawDocuments(docs)
+        added = indexer.addRawDocuments(docs)
         if added != len(docs):
+            if _disk_full(folder):
+                # Anserini counts the documents Lucene could not write but not why: here, because the disk is full.
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             raise RankError(f"Lucene refused {len(docs) - added} of {len(docs)} documents of {ds.path}")
         return added
 
@@ -227,6 +270,10 @@ def _write_lucene(
         if batch:
             flush()
         wait()
+        failed = False
+    except BaseException:
+        failed = True
+        raise
     finally:
         # Lucene must not be closed under a batch still being added (after an error or Ctrl-C here).
         if pending is not None:
@@ -236,10 +283,30 @@ def _write_lucene(
 
         worker.submit(detach).result()
         worker.shutdown()
-        indexer.close()
+        if failed:
+            # After a failure (a full disk) Lucene may refuse to close; its complaint must not hide the cause.
+            with contextlib.suppress(Exception):
+                indexer.close()
+        else:
+            indexer.close()
     if count == 0:
         raise RankError(f"--dataset {ds.path}: the collection has no documents with text; nothing to index")
     return count, empty
+
+
+def _disk_full(folder: Path) -> bool:
+    """Is there no room for one more MiB beside the index being written?"""
+    probe = folder / ".space-probe"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"\0" * (1 << 20))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
+    return False
 
 
 # ---------------------------------------------------------------- searching
@@ -252,8 +319,22 @@ class Rm3:
     original_query_weight: float = 0.5
 
 
+_BUILDING = threading.Lock()
+
+
 class Bm25Searcher:
-    """BM25 (optionally with RM3) over an index built by `build_index` (or by pyserini)."""
+    """BM25 (optionally with RM3) over an index built by `build_index` (or by pyserini).
+
+    The run is pyserini's LuceneSearcher's, bit for bit (docids and scores), but found faster, and without
+    importing pyserini's Python package (it pulls torch in: seconds):
+
+    - Plain BM25 (and weighted-term queries) takes the path of Anserini's SimpleSearcher step by step: its query
+      generator, Lucene's IndexSearcher sorting by score then by the `id` doc value, Anserini's score rounding
+      and tie nudging (`_adjust_ties`), but reads each hit's docid from the sort value instead of loading the
+      whole stored document (SimpleSearcher does: 95% of its time at 1,000 hits). Each query's hits cross the
+      Python/Java bridge as one JSON string (Jackson, in Anserini's jar), not as three calls per hit.
+    - RM3, and indexes written by Lucene 8, go through SimpleSearcher.batch_search itself, in chunks.
+    """
 
     def __init__(
         self,
@@ -265,6 +346,12 @@ class Bm25Searcher:
         language: str | None = None,
     ):
         self.index_dir = Path(index_dir)
+        # Opened under the swap lock: a rebuild renaming its new index into place waits for this open, so a
+        # search started during a rebuild reads the old index whole (its open files outlive the rename).
+        with opening(self.index_dir):
+            self._open(k1, b, rm3, threads, language)
+
+    def _open(self, k1: float, b: float, rm3: Rm3 | None, threads: int, language: str | None) -> None:
         self.meta = read_meta(self.index_dir)
         if self.meta["kind"] != "bm25":
             raise RankError(f"--index {self.index_dir}: a {self.meta['kind']} index, not a BM25 (Lucene) one")
@@ -282,64 +369,148 @@ class Bm25Searcher:
         self.threads = threads
         self.rm3 = rm3
         start_lucene()
-        from pyserini.search.lucene import LuceneSearcher
+        from jnius import autoclass
 
-        self._searcher = LuceneSearcher(str(self.index_dir))
+        self._searcher = autoclass("io.anserini.search.SimpleSearcher")(str(self.index_dir))
         self._searcher.set_bm25(float(k1), float(b))
         # Only for other languages: set_language("en") swaps in a non-stemming analyzer, unlike the index's.
         if self.language != "en":
             self._searcher.set_language(self.language)
         if rm3 is not None:
-            try:
-                self._searcher.set_rm3(rm3.fb_terms, rm3.fb_docs, float(rm3.original_query_weight))
-            except TypeError:
-                raise RankError(f"--rm3: the index {self.index_dir} has no document vectors") from None
+            # As pyserini's set_rm3: RM3 reads the feedback documents' term vectors.
+            if not self._searcher.reader.getTermVectors(0):
+                raise RankError(f"--rm3: the index {self.index_dir} has no document vectors")
+            self._searcher.set_rm3(
+                None, int(rm3.fb_terms), int(rm3.fb_docs), float(rm3.original_query_weight), False, True
+            )
+        self._list = autoclass("java.util.ArrayList")
+        self._json = _json_writer()
+        # SimpleSearcher breaks score ties by docid only on Lucene 9+ indexes; on older ones it keeps Lucene's
+        # order, which only SimpleSearcher itself reproduces.
+        self._direct = rm3 is None and not self._searcher.backwardsCompatibilityLucene8
+        if self._direct:
+            sort_field = autoclass("org.apache.lucene.search.SortField")
+            index_searcher = autoclass("org.apache.lucene.search.IndexSearcher")(self._searcher.reader)
+            index_searcher.setSimilarity(self._searcher.get_similarity())
+            self._index_searcher = index_searcher
+            self._sort = autoclass("org.apache.lucene.search.Sort")(
+                sort_field.FIELD_SCORE,
+                sort_field("id", autoclass("org.apache.lucene.search.SortField$Type").STRING_VAL),
+            )
+            self._generator = autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
 
     @property
     def num_docs(self) -> int:
-        return int(self._searcher.num_docs)
+        return int(self._searcher.get_total_num_docs())
 
     def search(
         self, rankings: Iterable[Ranking], hits: int = 1000, chunk: int | None = None
     ) -> Iterator[Ranking]:
         """A stage: each ranking's candidates become the top `hits` of its query, in input order.
 
-        Queries go to Lucene in chunks (searched in parallel by `threads`), so output streams while the rest
-        are searched. A query with empty text gets an empty ranking, which is kept.
+        `threads` queries are searched at a time, and a few more wait in line (`chunk`, by default 16 per
+        thread), so output streams while the rest are searched. A query with empty text gets an empty ranking,
+        which is kept.
         """
         if hits < 1:
             raise RankError(f"--hits {hits}: must be at least 1")
-        size = chunk or max(32, 16 * self.threads)
-        buf: list[Ranking] = []
-        for r in rankings:
-            buf.append(r)
-            if len(buf) >= size:
-                yield from self._search_chunk(buf, hits)
-                buf = []
-        if buf:
-            yield from self._search_chunk(buf, hits)
+        if self._direct:
+            yield from self._search_direct(rankings, hits, chunk or 16 * self.threads)
+        else:
+            yield from self._search_batches(rankings, hits, chunk or max(32, 16 * self.threads))
 
     __call__ = search
 
-    def _search_chunk(self, chunk: list[Ranking], hits: int) -> list[Ranking]:
+    # ------------------------------------------------------------ plain BM25: Lucene directly
+
+    def _search_direct(self, rankings: Iterable[Ranking], hits: int, window: int) -> Iterator[Ranking]:
+        pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="lucene-search")
+        pending: deque[tuple[Ranking, Future[list[Candidate]]]] = deque()
+        try:
+            for r in rankings:
+                pending.append((r, pool.submit(self._one, r, hits)))
+                while len(pending) > window or (pending and pending[0][1].done()):
+                    done, found = pending.popleft()
+                    done.candidates = found.result()
+                    yield done
+            while pending:
+                done, found = pending.popleft()
+                done.candidates = found.result()
+                yield done
+        finally:
+            for _, found in pending:
+                found.cancel()
+            _close_pool(pool, self.threads)
+
+    def _one(self, r: Ranking, hits: int) -> list[Candidate]:
+        terms = _expansion_terms(r)
+        if terms is not None:
+            query = self.weighted_query(terms)
+        elif r.query.text.strip():
+            query = self._generator.buildQuery(FIELDS[0], self._searcher.analyzer, r.query.text)
+        else:
+            return []
+        if query is None:
+            return []
+        # What SimpleSearcher._search does, but for loading each hit's stored document.
+        found = self._index_searcher.search(query, int(hits), self._sort, True)
+        (rows,) = json.loads(self._json.writeValueAsString(found))
+        docids = [_hex_docid(h) for ((_, h),) in rows]
+        # Jackson writes a Java float with the fewest digits that read back to it: single precision gives it
+        # back exactly.
+        scores = _adjust_ties(array("f", [row[0][0] for row in rows]).tolist())
+        return [Candidate(d, s) for d, s in zip(docids, scores, strict=True)]
+
+    # ------------------------------------------------------------ RM3: SimpleSearcher.batch_search
+
+    def _search_batches(self, rankings: Iterable[Ranking], hits: int, size: int) -> Iterator[Ranking]:
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lucene-search")
+        pending: tuple[list[Ranking], Future[dict[int, list[Candidate]]]] | None = None
+        try:
+            buf: list[Ranking] = []
+            for r in rankings:
+                buf.append(r)
+                if len(buf) >= size:
+                    ready, pending = pending, (buf, worker.submit(self._search_chunk, buf, hits))
+                    buf = []
+                    if ready is not None:
+                        yield from _finish(*ready)
+            if buf:
+                ready, pending = pending, (buf, worker.submit(self._search_chunk, buf, hits))
+                if ready is not None:
+                    yield from _finish(*ready)
+            if pending is not None:
+                ready, pending = pending, None
+                yield from _finish(*ready)
+        finally:
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    pending[1].result()
+            _close_pool(worker, 1)
+
+    def _search_chunk(self, chunk: list[Ranking], hits: int) -> dict[int, list[Candidate]]:
+        """Candidates by position in `chunk`; runs in the worker thread."""
+        out: dict[int, list[Candidate]] = {}
         plain: list[int] = []
         for i, r in enumerate(chunk):
             terms = _expansion_terms(r)
             if terms is not None:
-                r.candidates = self._search_weighted(r.qid, terms, hits)
+                out[i] = self._search_weighted(r.qid, terms, hits)
             elif r.query.text.strip():
                 plain.append(i)
             else:
-                r.candidates = []
+                out[i] = []
         if plain:
-            # Positions as ids: a stream may repeat a qid, and batch_search answers by id.
-            ids = [str(i) for i in plain]
-            found = self._searcher.batch_search(
-                [chunk[i].query.text for i in plain], ids, k=hits, threads=self.threads
-            )
-            for i, key in zip(plain, ids, strict=True):
-                chunk[i].candidates = [Candidate(h.docid, float(h.score)) for h in found.get(key, [])]
-        return chunk
+            with _BUILDING:  # see weighted_query: lists filled here and in doc_texts at once would mix
+                texts, ids = self._list(), self._list()
+                for i in plain:
+                    texts.add(chunk[i].query.text)
+                    # Positions as ids: a stream may repeat a qid, and batch_search answers by id.
+                    ids.add(str(i))
+            found = self._searcher.batch_search(texts, ids, int(hits), int(self.threads))
+            for key, rows in json.loads(self._json.writeValueAsString(found)).items():
+                out[int(key)] = _scored_docs(rows)
+        return out
 
     def _search_weighted(self, qid: str, terms: dict[str, float], hits: int) -> list[Candidate]:
         if self.rm3 is not None:
@@ -350,7 +521,9 @@ class Bm25Searcher:
         query = self.weighted_query(terms)
         if query is None:
             return []
-        return [Candidate(h.docid, float(h.score)) for h in self._searcher.search(query, k=hits)]
+        return [Candidate(h.docid, float(h.score)) for h in self._searcher.search(query, int(hits))]
+
+    # ------------------------------------------------------------ queries, texts
 
     def weighted_query(self, terms: dict[str, float]):
         """A Lucene query summing boosted term queries; a term the analyzer drops (a stopword) is skipped.
@@ -358,29 +531,34 @@ class Bm25Searcher:
         A term the analyzer splits ("covid-19") gives each of its tokens the term's weight; a token reached by
         several terms gets their weights summed. None when no term survives.
         """
-        from pyserini.search.lucene.querybuilder import (
-            JBooleanClauseOccur,
-            JTerm,
-            JTermQuery,
-            get_boolean_query_builder,
-            get_boost_query,
-        )
+        # pyjnius binds a method to its object on the shared method wrapper (per class, not per object): two
+        # threads building queries at once can add each other's clauses. Built under a lock (it is quick).
+        with _BUILDING:
+            return self._weighted_query(terms)
+
+    def _weighted_query(self, terms: dict[str, float]):
+        from jnius import autoclass
 
         weights = self.analyze_terms(terms)
         if not weights:
             return None
         top = sorted(weights.items(), key=lambda kv: -kv[1])[:MAX_CLAUSES]
-        builder = get_boolean_query_builder()
+        # pyserini's querybuilder: get_boolean_query_builder, get_boost_query, JBooleanClauseOccur.should.
+        utils = autoclass("io.anserini.search.query.QueryGeneratorUtils")
+        term = autoclass("org.apache.lucene.index.Term")
+        term_query = autoclass("org.apache.lucene.search.TermQuery")
+        boost = autoclass("org.apache.lucene.search.BoostQuery")
+        should = utils.getBooleanClauseShould()
+        builder = utils.getBooleanQueryBuilder()
         for token, weight in top:
-            clause = get_boost_query(JTermQuery(JTerm(FIELDS[0], token)), float(weight))
-            builder.add(clause, JBooleanClauseOccur.should.value)
+            builder.add(boost(term_query(term(FIELDS[0], token)), float(weight)), should)
         return builder.build()
 
     def analyze_terms(self, terms: dict[str, float]) -> dict[str, float]:
         from jnius import autoclass
 
         utils = autoclass("io.anserini.analysis.AnalyzerUtils")
-        analyzer = self._searcher.object.analyzer
+        analyzer = self._searcher.analyzer
         weights: dict[str, float] = {}
         for term, weight in terms.items():
             if weight <= 0:
@@ -394,8 +572,13 @@ class Bm25Searcher:
         wanted = list(dict.fromkeys(docids))
         if not wanted:
             return {}
-        docs = self._searcher.batch_doc(wanted, self.threads)
-        return {docid: _contents(doc) for docid, doc in docs.items()}
+        with _BUILDING:  # see weighted_query
+            ids = self._list()
+            for docid in wanted:
+                ids.add(docid)
+        docs = self._searcher.batch_get_docs(ids, int(self.threads))
+        with _BUILDING:
+            return {e.getKey(): _contents(e.getValue()) for e in docs.entrySet().toArray()}
 
     def close(self) -> None:
         self._searcher.close()
@@ -407,8 +590,134 @@ class Bm25Searcher:
         self.close()
 
 
+def _finish(chunk: list[Ranking], found: Future[dict[int, list[Candidate]]]) -> list[Ranking]:
+    got = found.result()
+    for i, r in enumerate(chunk):
+        r.candidates = got[i]
+    return chunk
+
+
+def _close_pool(pool: ThreadPoolExecutor, n: int) -> None:
+    """Detach each of the pool's threads from the JVM (pyjnius attached them; a thread that ends attached
+    leaves its Java peer behind), then shut the pool down. Each task waits for the others, so each of the `n`
+    threads runs exactly one."""
+    from jnius import detach
+
+    barrier = threading.Barrier(n)
+
+    def leave() -> None:
+        detach()
+        barrier.wait(timeout=600)
+
+    try:
+        for f in [pool.submit(leave) for _ in range(n)]:
+            f.result()
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _json_writer():
+    """A Jackson writer for the hits Lucene and Anserini return, as compact JSON arrays:
+
+    - Lucene's TopFieldDocs (sorted by score, then the `id` doc value) as `[[[score, "[hex bytes of the id]"]],
+      ...]`: the sort values only;
+    - Anserini's ScoredDoc as `["docid", lucene_docid, score]`, leaving its Lucene document out.
+    """
+    from jnius import autoclass
+
+    def override(name: str):
+        return mapper.configOverride(autoclass("java.lang.Class").forName(name))
+
+    mapper = autoclass("com.fasterxml.jackson.databind.ObjectMapper")()
+    shape = autoclass("com.fasterxml.jackson.annotation.JsonFormat$Shape")
+    as_array = autoclass("com.fasterxml.jackson.annotation.JsonFormat$Value").forShape(shape.ARRAY)
+    ignore = autoclass("com.fasterxml.jackson.annotation.JsonIgnoreProperties$Value").forIgnoredProperties
+    for name, ignored in (
+        ("org.apache.lucene.search.TopFieldDocs", ("fields", "totalHits")),
+        ("org.apache.lucene.search.FieldDoc", ("doc", "score", "shardIndex")),
+        ("io.anserini.search.ScoredDoc", ()),
+    ):
+        override(name).setFormat(as_array)
+        if ignored:
+            override(name).setIgnorals(ignore(*ignored))
+    override("org.apache.lucene.document.Document").setIsIgnoredType(autoclass("java.lang.Boolean")(True))
+    # A BytesRef (the docid sort value) as its toString(): its bytes in hex, within its offset and length.
+    module = autoclass("com.fasterxml.jackson.databind.module.SimpleModule")()
+    module.addSerializer(
+        autoclass("java.lang.Class").forName("org.apache.lucene.util.BytesRef"),
+        autoclass("com.fasterxml.jackson.databind.ser.std.ToStringSerializer").instance,
+    )
+    mapper.registerModule(module)
+    mapper.configure(
+        autoclass("com.fasterxml.jackson.databind.MapperFeature").SORT_PROPERTIES_ALPHABETICALLY, True
+    )
+    # Docids that are not ASCII cross the bridge as \u escapes, which json.loads reads back exactly.
+    mapper.configure(autoclass("com.fasterxml.jackson.core.JsonGenerator$Feature").ESCAPE_NON_ASCII, True)
+    return mapper
+
+
+def _hex_docid(h: str) -> str:
+    """A docid from Lucene's BytesRef.toString(): its UTF-8 bytes in hex, `[31 30 a]` (no leading zero)."""
+    try:
+        return bytes.fromhex(h[1:-1]).decode("utf-8")
+    except ValueError:
+        return bytes(int(x, 16) for x in h[1:-1].split()).decode("utf-8")
+
+
+def _scored_docs(rows: list[list[Any]]) -> list[Candidate]:
+    """Anserini's ScoredDoc array as written by `_json_writer`; scores back to single precision, exactly."""
+    scores = array("f", [row[2] for row in rows]).tolist()
+    return [Candidate(row[0], s) for row, s in zip(rows, scores, strict=True)]
+
+
+_E4 = array("f", [1e-4])[0]
+_E6 = array("f", [1e-6])[0]
+# A double gap d rounds to a single-precision float above 1e-4f exactly when d lies above the midpoint between
+# 1e-4f and the next float (at the midpoint itself: when rounding half to even goes up).
+_E4_MID = (
+    _E4 + struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", _E4))[0] + 1))[0]
+) / 2
+_E4_MID_UP = array("f", [_E4_MID])[0] > _E4
+
+
+def _f32(x: float) -> float:
+    return array("f", [x])[0]
+
+
+def _adjust_ties(scores: list[float]) -> list[float]:
+    """Anserini's ScoreTiesAdjusterReranker on single-precision scores, computed as Java computes it.
+
+    Each score is rounded to 4 decimals (`(float) (Math.round(s * 1e4d) / 1e4d)`); then a score within 1e-4f of
+    the one before it (after that one's own nudge) is nudged down by 1e-6f times its place in the run of ties.
+    Java's float arithmetic rounds each operation to single precision; so does this, operation by operation
+    (an operation on two floats done in double precision and rounded to single gives the same float).
+    """
+    scaled = [s * 1e4 for s in scores]
+    # Java's Math.round: the nearest long, ties toward positive infinity (a - floor(a) is exact).
+    out = array(
+        "f",
+        [(f + 1 if a - f >= 0.5 else f) / 1e4 for a, f in zip(scaled, map(math.floor, scaled), strict=True)],
+    ).tolist()
+    dup = 0
+    prev = 0.0
+    for i, s in enumerate(out):
+        if i:
+            # prev - s is exact in double here (two nearby floats); its single-precision rounding is compared
+            # with 1e-4f through the midpoint, without rounding it.
+            gap = prev - s
+            if gap > _E4_MID or (gap == _E4_MID and _E4_MID_UP):
+                dup = 0
+            else:
+                dup += 1
+                s = _f32(s - _f32(_E6 * dup))
+                out[i] = s
+        prev = s
+    return out
+
+
 def _contents(doc: Any) -> str:
-    raw = doc.raw()
+    """The text of a stored Lucene document: `contents` of its raw JSON, else the raw text, else `contents`."""
+    raw = doc.get("raw")
     if raw:
         try:
             obj = json.loads(raw)
@@ -417,7 +726,7 @@ def _contents(doc: Any) -> str:
         if isinstance(obj, dict) and isinstance(obj.get("contents"), str):
             return obj["contents"]
         return raw
-    return doc.contents() or ""
+    return doc.get("contents") or ""
 
 
 def _expansion_terms(r: Ranking) -> dict[str, float] | None:

@@ -19,8 +19,13 @@ def to_date(value: object) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value, dt.UTC).date()
-    s = str(value).strip()
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC).date()
+        except (OverflowError, OSError, ValueError):  # beyond year 9999, NaN, infinite
+            return None
+    if not isinstance(value, str):
+        return None  # a list or an object is no date
+    s = value.strip()
     try:
         return dt.datetime.fromisoformat(s.replace("Z", "+00:00")).date()
     except ValueError:
@@ -39,5 +44,5 @@ def parse_date(value: object, path: str | Path, line: int | None) -> str | None:
         return None
     d = to_date(value)
     if d is None:
-        raise InputError(path, line, f"cannot parse date {value!r} (use YYYY-MM-DD)")
+        raise InputError(path, line, f"cannot parse date {value!r:.60} (use YYYY-MM-DD)")
     return d.isoformat()

@@ -26,6 +26,7 @@ import numpy as np
 from rankers.chunking import AGGREGATIONS, aggregate, check_chunking, chunk_texts
 from rankers.errors import RankError
 from rankers.io import atomic_write, build_dir, swap_dir, write_json
+from rankers.locks import opening, swapping
 from rankers.run import Candidate, Ranking
 
 FORMAT = "rank-dense-index"
@@ -405,7 +406,8 @@ def _assemble(
             f.writelines(d + "\n" for d in docids)
         np.save(tmp / STARTS, starts)
         write_json(tmp / MANIFEST, manifest)  # written last: its presence marks a complete index
-        swap_dir(tmp, index_dir)
+        with swapping(index_dir):
+            swap_dir(tmp, index_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -490,23 +492,25 @@ class DenseSearcher:
         import faiss
 
         self.dir = Path(index_dir)
-        self.manifest = m = read_manifest(self.dir)
-        if aggregate not in AGGREGATIONS:
-            raise RankError(f"--aggregate {aggregate}: choose from {', '.join(AGGREGATIONS)}")
-        self.how = aggregate
-        if model is not None:
-            _check_same_model(model, m, self.dir)
-        try:
-            self.index = faiss.read_index(str(self.dir / INDEX))
-        except RuntimeError as e:
-            raise RankError(
-                f"{self.dir / INDEX}: cannot read the FAISS index: {str(e).splitlines()[0]}"
-            ) from None
-        self.docids = (self.dir / DOCIDS).read_text(encoding="utf-8").split("\n")[:-1]
-        try:
-            self.starts = np.load(self.dir / STARTS)
-        except (OSError, ValueError) as e:
-            raise RankError(f"{self.dir / STARTS}: unreadable ({e})") from None
+        # Read under the swap lock: a rebuild cannot swap the folder between two of these files.
+        with opening(self.dir):
+            self.manifest = m = read_manifest(self.dir)
+            if aggregate not in AGGREGATIONS:
+                raise RankError(f"--aggregate {aggregate}: choose from {', '.join(AGGREGATIONS)}")
+            self.how = aggregate
+            if model is not None:
+                _check_same_model(model, m, self.dir)
+            try:
+                self.index = faiss.read_index(str(self.dir / INDEX))
+            except RuntimeError as e:
+                raise RankError(
+                    f"{self.dir / INDEX}: cannot read the FAISS index: {str(e).splitlines()[0]}"
+                ) from None
+            self.docids = (self.dir / DOCIDS).read_text(encoding="utf-8").split("\n")[:-1]
+            try:
+                self.starts = np.load(self.dir / STARTS)
+            except (OSError, ValueError) as e:
+                raise RankError(f"{self.dir / STARTS}: unreadable ({e})") from None
         if not (
             len(self.docids) == m["documents"] == len(self.starts) - 1 and self.index.ntotal == m["rows"]
         ):

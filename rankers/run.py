@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import struct
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,17 +75,46 @@ class Ranking:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Ranking:
-        query = Query(
-            qid=str(d["qid"]),
-            text=d.get("query") or "",
-            date=d.get("date"),
-            fields=d.get("fields") or {},
-        )
-        cands = [
-            Candidate(docid=str(c["docid"]), score=float(c.get("score", 0.0)), text=c.get("text"))
-            for c in d.get("candidates") or []
-        ]
-        return cls(query=query, candidates=cands, meta=d.get("meta") or {})
+        """A ranking from its JSON object; a field of the wrong type raises ValueError naming it."""
+        text = d.get("query")
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"'query' must be text, got {type(text).__name__}")
+        date = d.get("date")
+        if date is not None and not isinstance(date, str):
+            raise ValueError(f"'date' must be text, got {type(date).__name__}")
+        fields, meta = d.get("fields") or {}, d.get("meta") or {}
+        if not isinstance(fields, dict) or not isinstance(meta, dict):
+            raise ValueError("'fields' and 'meta' must be objects")
+        cands = d.get("candidates") or []
+        if not isinstance(cands, list):
+            raise ValueError(f"'candidates' must be a list, got {type(cands).__name__}")
+        query = Query(qid=_id(d["qid"], "qid"), text=text or "", date=date, fields=fields)
+        return cls(query=query, candidates=[_candidate(c, i) for i, c in enumerate(cands, 1)], meta=meta)
+
+
+def _id(value: Any, what: str) -> str:
+    """A qid or docid as text: JSON strings and integers only (a list or an object is not an id)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{what} must be a string or an integer, got {value!r:.40}")
+    return str(value)
+
+
+def _candidate(c: Any, i: int) -> Candidate:
+    if not isinstance(c, dict) or "docid" not in c:
+        raise ValueError(f"candidate {i} is not an object with a 'docid'")
+    score = c.get("score", 0.0)
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        raise ValueError(f"candidate {i}: score must be a number, got {score!r:.40}")
+    try:
+        score = float(score)
+    except OverflowError:
+        raise ValueError(f"candidate {i}: score is beyond a float's range") from None
+    if math.isnan(score):
+        raise ValueError(f"candidate {i}: score is NaN, a ranking needs comparable scores")
+    text = c.get("text")
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"candidate {i}: 'text' must be text, got {type(text).__name__}")
+    return Candidate(docid=_id(c["docid"], f"candidate {i}: docid"), score=score, text=text)
 
 
 def strictly_decreasing(scores: list[float]) -> list[float]:
@@ -96,6 +126,13 @@ def strictly_decreasing(scores: list[float]) -> list[float]:
     becomes the largest float32 below its predecessor, written with the fewest digits that read back to it.
     Scores already in order are kept exactly.
     """
+    # The common case, checked at C speed: already strictly decreasing in single precision, well inside its
+    # range (where the cast below and `float32` agree).
+    s32 = array("f", scores).tolist()
+    if not s32 or (
+        s32[0] < _F32_SAFE and s32[-1] > -_F32_SAFE and all(a > b for a, b in zip(s32, s32[1:], strict=False))
+    ):
+        return list(scores)
     out: list[float] = []
     prev = math.inf
     for s in scores:
@@ -127,6 +164,7 @@ def _below_f32(x: float) -> float:
     return struct.unpack("<f", struct.pack("<I", bits - 1 if x > 0 else bits + 1))[0]
 
 
+_F32_SAFE = 3.0e38
 _F32_TINY = struct.unpack("<f", struct.pack("<I", 1))[0]
 
 

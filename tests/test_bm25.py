@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA_DIR, shared
 
-from rankers.bm25 import META, Bm25Searcher, Rm3, build_index, read_meta
+from rankers.bm25 import META, Bm25Searcher, Rm3, _adjust_ties, _hex_docid, build_index, read_meta
 from rankers.data import load_dataset
 from rankers.errors import InputError, RankError
 from rankers.hydrate import dataset_texts, hydrate, hydrate_from
@@ -112,6 +112,84 @@ def test_vaswani_matches_reference(tmp_path):
         got = evaluate(ds, s.search(as_rankings(ds.queries().values()), hits=1000), ["ndcg@10", "map"])
     assert got["ndcg@10"] == pytest.approx(reference("vaswani", "ndcg@10"), abs=TOLERANCE)
     assert got["map"] == pytest.approx(reference("vaswani", "MAP"), abs=TOLERANCE)
+
+
+def pyserini_searcher(index: Path, language: str = "en"):
+    """pyserini's own LuceneSearcher, the run `rank` must give bit for bit."""
+    from pyserini.search.lucene import LuceneSearcher
+
+    s = LuceneSearcher(str(index))
+    s.set_bm25(0.9, 0.4)
+    if language != "en":
+        s.set_language(language)
+    return s
+
+
+def pairs(candidates) -> list[tuple[str, float]]:
+    return [(c.docid, c.score) for c in candidates]
+
+
+def test_runs_are_pyserinis_bit_for_bit(scifact_index, scifact_searcher):
+    """`rank` searches Lucene itself (docids from the sort values, Anserini's rounding and tie nudges computed in
+    Python); its run must still be LuceneSearcher's: the same docids in the same order, the same float scores."""
+    queries = list(load_dataset(shared("scifact")).queries("test").values())[:100]
+    ours = {r.qid: pairs(r.candidates) for r in scifact_searcher.search(as_rankings(queries), hits=1000)}
+    theirs = pyserini_searcher(scifact_index).batch_search(
+        [q.text for q in queries], [q.qid for q in queries], k=1000, threads=2
+    )
+    assert ours == {qid: [(h.docid, float(h.score)) for h in hits] for qid, hits in theirs.items()}
+    assert sum(map(len, ours.values())) > 90_000
+    # Weighted terms: pyserini's boosted term query, searched by LuceneSearcher.search.
+    terms = {"cancer": 1.5, "cells": 0.25, "insulin": 0.75}
+    (got,) = scifact_searcher.search([weighted("w", terms)], hits=1000)
+    query = scifact_searcher.weighted_query(terms)
+    assert pairs(got.candidates) == [
+        (h.docid, float(h.score)) for h in pyserini_searcher(scifact_index).search(query, k=1000)
+    ]
+
+
+def test_rm3_runs_are_pyserinis(scifact_index):
+    queries = list(load_dataset(shared("scifact")).queries("test").values())[:8]
+    with Bm25Searcher(scifact_index, rm3=Rm3(fb_terms=10, fb_docs=10, original_query_weight=0.5)) as s:
+        ours = {r.qid: pairs(r.candidates) for r in s.search(as_rankings(queries), hits=200)}
+    theirs = pyserini_searcher(scifact_index)
+    theirs.set_rm3(10, 10, 0.5)
+    found = theirs.batch_search([q.text for q in queries], [q.qid for q in queries], k=200, threads=2)
+    assert ours == {qid: [(h.docid, float(h.score)) for h in hits] for qid, hits in found.items()}
+
+
+def test_docids_come_back_from_lucenes_hex_sort_values():
+    """The docid of a hit is read from BytesRef.toString() (hex bytes, no leading zeros): any UTF-8 id survives."""
+    for docid in ["4983", "doc-1", "é文书", "a\nb\x05", ""]:
+        h = "[" + " ".join(f"{b:x}" for b in docid.encode("utf-8")) + "]"
+        assert _hex_docid(h) == docid
+
+
+def test_tie_adjustment_is_anserinis():
+    """`_adjust_ties` against Anserini's ScoreTiesAdjusterReranker itself, on score lists made to be hard:
+    halves at the fourth decimal (x.03125), runs of ties, gaps of about 1e-4 either side of single precision."""
+    import random
+    from array import array
+
+    from jnius import autoclass
+
+    from rankers.bm25 import start_lucene
+
+    start_lucene()
+    mapper = autoclass("com.fasterxml.jackson.databind.ObjectMapper")()
+    scored_docs = autoclass("java.lang.Class").forName("io.anserini.search.ScoredDocs")
+    adjuster = autoclass("io.anserini.rerank.lib.ScoreTiesAdjusterReranker")()
+    rng = random.Random(7)
+    for _ in range(300):
+        base = rng.choice([0.0001, 1.0, 5.03125, 13.7, 250.0])
+        steps = sorted((rng.choice([0, 0, 1, 2, 0.5, 0.99, 1.01, 37]) for _ in range(60)), reverse=True)
+        scores = array("f", sorted((base + k * 1e-4 * rng.choice([1, 1, 2]) for k in steps), reverse=True))
+        scores = scores.tolist()
+        docs = mapper.readValue(
+            json.dumps({"scores": scores, "lucene_documents": [None] * len(scores)}), scored_docs
+        )
+        adjuster.rerank(docs, None)
+        assert _adjust_ties(scores) == list(docs.scores), scores
 
 
 # ---------------------------------------------------------------- the index
@@ -222,7 +300,14 @@ def test_chinese_index_is_searched_with_its_recorded_language(tmp_path):
     ours = [c.docid for c in found[0].candidates]
     right, wrong = LuceneSearcher(str(tmp_path / "idx")), LuceneSearcher(str(tmp_path / "idx"))
     right.set_language("zh")
-    assert [h.docid for h in right.search(doc.text[:60], k=10)] == ours
+    assert [(h.docid, float(h.score)) for h in right.search(doc.text[:60], k=10)] == pairs(
+        found[0].candidates
+    )
+    texts = [r.query.text for r in probe[1:]]
+    theirs = right.batch_search(texts, [str(i) for i in range(len(texts))], k=10, threads=2)
+    assert [pairs(r.candidates) for r in found[1:]] == [
+        [(h.docid, float(h.score)) for h in theirs[str(i)]] for i in range(len(texts))
+    ]
     assert [h.docid for h in wrong.search(doc.text[:60], k=10)] != ours
 
 
@@ -279,6 +364,15 @@ def test_weighted_terms_are_a_boosted_term_query(scifact_searcher):
         list(s.search([weighted("x", {"cancer": "high"})], 10))
 
 
+def test_weighted_queries_searched_in_parallel_keep_their_own_terms(scifact_searcher):
+    """Two threads building Lucene queries through pyjnius at once once swapped clauses between them."""
+    pair = [weighted("a", {"cancer": 1.0, "insulin": 0.01}), weighted("b", {"cancer": 0.01, "insulin": 1.0})]
+    first = [[c.docid for c in r.candidates] for r in scifact_searcher.search(pair, 10)]
+    assert first[0] != first[1]
+    for _ in range(40):
+        assert [[c.docid for c in r.candidates] for r in scifact_searcher.search(pair, 10)] == first
+
+
 def test_rm3_refuses_weighted_terms(scifact_index):
     with Bm25Searcher(scifact_index, rm3=Rm3()) as s, pytest.raises(RankError, match="--rm3 cannot"):
         list(s.search([weighted("x", {"cancer": 1.0})], 10))
@@ -330,3 +424,46 @@ def test_hydrate_from_a_dataset_or_an_index(scifact_index):
     # An index gives candidate texts only: the query texts need the dataset.
     for r in hydrate_from(bare(), index=scifact_index):
         assert r.query.text == "" and [c.text for c in r.candidates] == [corpus[d] for d in docids]
+
+
+# ---------------------------------------------------------------- the JVM's class-data archive
+
+
+def test_first_search_makes_the_class_data_archive_and_runs_stay_the_same(scifact_index, tmp_path):
+    """The first process records its classes; a detached `java -Xshare:dump` makes the archive after it ends;
+    the next process maps it. Both runs are the same bytes, and stdout carries the run only."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "RANK_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    env.pop("RANK_JAVA_CDS", None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "retrieve",
+        "-i",
+        str(scifact_index),
+        "-d",
+        str(shared("scifact")),
+    ]
+    cmd += ["--bm25", "-k", "3", "--output-format", "trec"]
+
+    def run() -> str:
+        p = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    first = run()
+    folder = tmp_path / "cache" / "jvm"
+    deadline = time.time() + 240
+    while not list(folder.glob("*.jsa")) or list(folder.glob("*.building")):
+        assert time.time() < deadline, sorted(p.name for p in folder.iterdir())
+        time.sleep(1)
+    assert not list(folder.glob("*.classlist")) and not list(folder.glob("*.part"))
+    assert run() == first
+    lines = first.splitlines()
+    assert len(lines) == 900 and all(len(line.split()) == 6 for line in lines)

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, shared
+from conftest import shared
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from clirun import rank
 
 from rankers.chunking import aggregate, chunk_texts  # noqa: E402
 from rankers.data.registry import load_dataset  # noqa: E402
@@ -337,18 +337,6 @@ def test_minilm_scifact_fidelity():
 
 
 # ---------------------------------------------------------------- command line
-
-
-def rank(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=600,
-    )
 
 
 def test_cli_index_dense_and_retrieve(tmp_path, small, built):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from clirun import rank
 from conftest import ROOT, shared
 
 from rankers import evaluate as ev
@@ -26,18 +27,6 @@ def _r(qid: str, docids: list[str], meta: dict | None = None) -> Ranking:
     """A ranking in the order given (scores decreasing, as every stage writes them)."""
     return Ranking(
         Query(qid, ""), [Candidate(d, float(len(docids) - i)) for i, d in enumerate(docids)], meta or {}
-    )
-
-
-def rank(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=900,
     )
 
 

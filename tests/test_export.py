@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT, shared
+from clirun import rank
+from conftest import shared
 
 from rankers.errors import RankError
 from rankers.export import check_submission, write_submission
@@ -19,18 +17,6 @@ from rankers.run import Candidate, Query, Ranking
 def _r(qid: str, docids: list[str], scores: list[float] | None = None) -> Ranking:
     scores = scores if scores is not None else [float(len(docids) - i) for i in range(len(docids))]
     return Ranking(Query(qid, ""), [Candidate(d, s) for d, s in zip(docids, scores, strict=True)])
-
-
-def rank(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ),
-        timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +106,7 @@ def test_cli_export_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.trec"
     bad.write_text("q1 Q0 a 1 1.0 t\nq1 Q0 b 2\n")
     for args, msg in [
-        ([str(dup)], f"{dup}: query q1: docid a appears twice"),
+        ([str(dup)], f"{dup}:1: not a ranking: docid a appears twice for query q1"),
         ([str(bad)], f"{bad}:2"),
         ([str(dup), "--format", "csv"], "--format"),
         ([str(dup), "--tag", "a b"], "--tag"),

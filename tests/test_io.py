@@ -215,3 +215,13 @@ def test_atomic_write_removes_the_temporary_files_of_dead_writers(tmp_path):
     with atomic_write(tmp_path / "out.jsonl") as f:
         f.write("whole\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".out.jsonl.{os.getppid()}-y.part", "out.jsonl"]
+
+
+def test_atomic_write_writes_through_a_device_instead_of_replacing_it(tmp_path):
+    """`-o /dev/null` must not rename a file over the device (as root it did: /dev/null became a plain file)."""
+    import stat
+
+    with atomic_write("/dev/null") as f:
+        f.write("nothing\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert not list(Path("/dev").glob(".null.*.part"))

@@ -5,28 +5,15 @@ numbers `rank eval` gives; `rank eval -f mteb` prints one task's result as mteb'
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, reference_tool, shared
+from clirun import rank
+from conftest import reference_tool, shared
 
 mteb = reference_tool("mteb")
 
 pytestmark = pytest.mark.slow
-
-
-def rank(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=1200,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -15,32 +15,18 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import chromium
 import pytest
-from conftest import REQUIRE, ROOT, shared
+from clirun import rank
+from conftest import REQUIRE, shared
 
 from rankers import evaluate as ev
 from rankers.errors import RankError
 from rankers.figures import SuiteTable, build_report, charts, render, tables
 from rankers.run import Candidate, Query, Ranking
-
-ENV = os.environ | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
-def rank(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    p = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=ENV,
-        timeout=900,
-    )
-    return p
 
 
 def ok(*args: str) -> subprocess.CompletedProcess:

@@ -4,14 +4,12 @@ rank writes (BM25, RM3, fused with ties), foreign runs with real ties and rounde
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, reference_tool, shared
+from clirun import rank
+from conftest import reference_tool, shared
 
 from rankers import evaluate as ev
 from rankers.io import read_run, write_run
@@ -21,17 +19,6 @@ pytrec_eval = reference_tool("pytrec_eval")
 
 TOL = 1e-4
 CUTS = (5, 10, 100)
-
-
-def rank(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        timeout=1200,
-    )
 
 
 def trec_file_as_dict(path: Path) -> dict[str, dict[str, float]]:

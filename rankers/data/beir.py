@@ -47,6 +47,24 @@ def _date(obj: dict, path: Path, n: int) -> str | None:
     return parse_date(obj.get("date"), path, n)
 
 
+def _row_id(obj: dict, path: Path, n: int) -> str:
+    value = obj.get("_id")
+    if value is None or value == "":
+        raise InputError(path, n, "missing '_id'")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError(path, n, f"'_id' must be a string or an integer, got {value!r:.40}")
+    return str(value)
+
+
+def _text(obj: dict, key: str, path: Path, n: int) -> str:
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(path, n, f"'{key}' must be text, got {type(value).__name__}")
+    return value
+
+
 class BeirDataset(Dataset):
     layout = "beir"
     preset = "mteb"
@@ -58,12 +76,10 @@ class BeirDataset(Dataset):
     def documents(self) -> Iterator[Document]:
         for path in _find(self.path, "corpus"):
             for n, obj in iter_rows(path, ("_id",), ("title", "text", "date"), ("_id",)):
-                if obj.get("_id") is None:
-                    raise InputError(path, n, "missing '_id'")
                 yield Document(
-                    docid=str(obj["_id"]),
-                    text=obj.get("text") or "",
-                    title=obj.get("title") or "",
+                    docid=_row_id(obj, path, n),
+                    text=_text(obj, "text", path, n),
+                    title=_text(obj, "title", path, n),
                     date=_date(obj, path, n),
                 )
 
@@ -87,10 +103,8 @@ class BeirDataset(Dataset):
         out: dict[str, Query] = {}
         for path in _find(self.path, "queries"):
             for n, obj in iter_rows(path, ("_id", "text"), ("date",), ("_id",)):
-                if obj.get("_id") is None:
-                    raise InputError(path, n, "missing '_id'")
-                qid = str(obj["_id"])
-                out[qid] = Query(qid=qid, text=obj.get("text") or "", date=_date(obj, path, n))
+                qid = _row_id(obj, path, n)
+                out[qid] = Query(qid=qid, text=_text(obj, "text", path, n), date=_date(obj, path, n))
         return out
 
     def _queries(self, split: str) -> dict[str, Query]:

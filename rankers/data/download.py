@@ -292,13 +292,18 @@ def _place(file: Path, remote: Remote, build: Path, move: bool) -> None:
 def _unzip(file: Path, into: Path) -> None:
     try:
         with zipfile.ZipFile(file) as z:
-            for member in z.namelist():
-                parts = Path(member).parts
-                if member.startswith("/") or ".." in parts:
-                    raise RankError(f"{file}: unsafe path {member!r} in the archive")
+            check_members(z, file)
             z.extractall(into)
     except zipfile.BadZipFile as e:
         raise RankError(f"{file}: not a valid zip ({e})") from None
+
+
+def check_members(z: zipfile.ZipFile, file: Path) -> None:
+    """Refuse an archive with a member that would land outside the folder it is unpacked into (zip slip)."""
+    for member in z.namelist():
+        parts = Path(member.replace("\\", "/")).parts
+        if member.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise RankError(f"{file}: unsafe path {member!r:.80} in the archive")
 
 
 def _check_layout(build: Path, entry: Entry | None, name: str) -> Path:

@@ -126,7 +126,7 @@ def front_matter(readme: str) -> dict[str, Any]:
         return {}
     try:
         obj = yaml.safe_load(readme[3:end])
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # ValueError: an int of more than 4,300 digits
         return {}
     return obj if isinstance(obj, dict) else {}
 

@@ -65,6 +65,8 @@ class LocoDataset(Dataset):
             pid, passage = row.get("pid"), row.get("passage")
             if pid is None or pid == "":
                 raise InputError(path, n, "missing 'pid'")
+            if isinstance(pid, bool) or not isinstance(pid, str | int):
+                raise InputError(path, n, f"'pid' must be a string or an integer, got {pid!r:.40}")
             if not isinstance(passage, str):
                 raise InputError(path, n, "missing 'passage' text")
             yield Document(docid=str(pid), text=passage)
@@ -83,10 +85,16 @@ class LocoDataset(Dataset):
             qid, text, answers = row.get("qid"), row.get("query"), row.get("answer_pids")
             if qid is None or qid == "":
                 raise InputError(path, n, "missing 'qid'")
+            if isinstance(qid, bool) or not isinstance(qid, str | int):
+                raise InputError(path, n, f"'qid' must be a string or an integer, got {qid!r:.40}")
             qid = str(qid)
             if not isinstance(text, str):
                 raise InputError(path, n, "missing 'query' text")
-            if not isinstance(answers, list) or not answers:
+            if (
+                not isinstance(answers, list)
+                or not answers
+                or not all(isinstance(a, str | int) and not isinstance(a, bool) for a in answers)
+            ):
                 raise InputError(path, n, "'answer_pids' must be a non-empty list of pids")
             if qid in queries:
                 raise InputError(path, n, f"qid {qid!r} appears twice")

@@ -32,7 +32,7 @@ def iter_rows(
         lf = pl.scan_parquet(path)
         schema = lf.collect_schema()
     except Exception as e:  # polars raises several types for a file that is not parquet
-        raise InputError(path, None, f"cannot read parquet: {e}") from None
+        raise InputError(path, None, f"cannot read parquet: {_first_line(e)}") from None
     missing = [c for c in required if c not in schema]
     if missing:
         raise InputError(path, None, f"missing column(s) {', '.join(missing)}; columns: {', '.join(schema)}")
@@ -46,4 +46,9 @@ def iter_rows(
                 n += 1
                 yield n, row
     except pl.exceptions.PolarsError as e:
-        raise InputError(path, n + 1, f"cannot read parquet row: {e}") from None
+        raise InputError(path, n + 1, f"cannot read parquet row: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    """Polars explains its errors over several lines (the expression, a hint): the first says what is wrong."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]

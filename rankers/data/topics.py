@@ -54,6 +54,8 @@ def _read_jsonl(path: str | Path) -> Iterator[tuple[int, Query]]:
         text = obj.get("text", obj.get("query"))
         if qid is None:
             raise InputError(path, n, "missing query id ('_id' or 'qid')")
+        if isinstance(qid, bool) or not isinstance(qid, str | int):
+            raise InputError(path, n, f"query id must be a string or an integer, got {qid!r:.40}")
         if text is None:
             raise InputError(path, n, "missing query text ('text' or 'query')")
         if not isinstance(text, str):

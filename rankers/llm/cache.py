@@ -45,16 +45,26 @@ class ResponseCache:
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+            return json.loads(row[0]) if row else None
+        except (sqlite3.Error, ValueError) as e:
+            raise RankError(f"{self.path}: cannot read the response cache ({e})") from None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
-                (key, json.dumps(value, ensure_ascii=False)),
-            )
+        try:
+            with self._lock:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                    # ASCII: a model's answer may hold a lone surrogate, which UTF-8 cannot store.
+                    (key, json.dumps(value)),
+                )
+        except sqlite3.Error as e:
+            # A full disk or a read-only folder: each answer is its own transaction, so those before are kept.
+            raise RankError(
+                f"{self.path}: cannot write the response cache ({e}); the answers cached so far are kept"
+            ) from None
 
     def __len__(self) -> int:
         with self._lock:

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -92,6 +93,12 @@ def llama_server(
                 with urllib.request.urlopen(f"{base}/models", timeout=2) as r:
                     json.load(r)
                 break
+            except urllib.error.HTTPError as e:
+                if e.code in (401, 403):
+                    break  # up, and asking for its --api_key
+                if time.monotonic() > deadline:
+                    raise RankError(f"llama_cpp.server did not answer within {startup_s:.0f} s") from None
+                time.sleep(0.3)
             except OSError:
                 if time.monotonic() > deadline:
                     raise RankError(f"llama_cpp.server did not answer within {startup_s:.0f} s") from None

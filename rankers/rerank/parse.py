@@ -49,6 +49,11 @@ def normalize_digits(text: str) -> tuple[str, int]:
     return "".join(out), changed
 
 
+def _number(digits: str) -> int:
+    """An id as written; a run of digits too long to be one (int() refuses over 4,300 digits) is out of range."""
+    return int(digits) if len(digits) <= 18 else -1
+
+
 def parse_permutation(text: str, n: int, want: int | None = None) -> Parsed:
     """The order given by an answer over passages [1]..[n]; ids missing from it follow in their prior order.
 
@@ -66,9 +71,9 @@ def parse_permutation(text: str, n: int, want: int | None = None) -> Parsed:
     text, mapped = normalize_digits(text.translate(_BRACKETS))
     if mapped:
         repairs["lookalike"] += mapped
-    ids = [int(m) for m in _BRACKETED.findall(text)]
+    ids = [_number(m) for m in _BRACKETED.findall(text)]
     if not ids:
-        ids = [int(m) for m in _BARE.findall(text)]
+        ids = [_number(m) for m in _BARE.findall(text)]
         if ids:
             repairs["bare_numbers"] += 1
     order: list[int] = []

@@ -99,6 +99,12 @@ def _load(name_or_path: str | Path, default_dir: Path) -> tuple[Path, dict[str, 
         raise RankError(f"--template {name_or_path}: no such file or built-in template (built in: {known})")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, OSError) as e:
+        raise RankError(f"{p}: cannot read the template ({type(e).__name__}: {str(e)[:80]})") from None
+    except RecursionError:
+        raise RankError(f"{p}: YAML nested too deeply") from None
+    except (ValueError, OverflowError) as e:  # PyYAML's int() of a number of more than 4,300 digits
+        raise RankError(f"{p}: not valid YAML ({str(e)[:80]})") from None
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         where = f"{p}:{line + 1}" if line is not None else str(p)
@@ -114,11 +120,11 @@ def _fields(
     missing = [k for k in required if not isinstance(data.get(k), str)]
     if missing:
         raise RankError(f"{p}: missing text field(s) {', '.join(missing)}")
-    unknown = sorted(set(data) - set(required) - set(optional) - {"name"})
+    unknown = sorted(map(str, set(data) - set(required) - set(optional) - {"name"}))
     if unknown:
         # A misspelt key would otherwise be ignored and the prompt silently differ from what was meant.
         raise RankError(
-            f"{p}: unknown field(s) {', '.join(map(str, unknown))} (known: "
+            f"{p}: unknown field(s) {', '.join(unknown)[:200]} (known: "
             f"{', '.join(['name', *required, *optional])})"
         )
     out = {k: data[k] for k in required} | {k: data.get(k, v) for k, v in optional.items()}
