@@ -170,6 +170,14 @@ DENSE_BENCH_DOCS ?= 256
 bench-dense: venv
 	$(BIN)/python bench/dense.py --dataset $(DATA_DIR)/scifact --docs $(DENSE_BENCH_DOCS) --quality
 
+# ---- ONNX int8 step by step (issue 14): plain export, fusion, int8 settings, threads, batching against torch
+# fp32, and against the CPU's measured fp32/int8 GEMM throughput; a section of bench/results/dense.md.
+# ONNX_STEPS_FLAGS=--core times only the steps that make the default (for a loaded machine).
+ONNX_STEPS_FLAGS ?=
+.PHONY: bench-onnx-steps
+bench-onnx-steps: venv
+	$(BIN)/python bench/onnx_steps.py --dataset $(DATA_DIR)/scifact --docs $(DENSE_BENCH_DOCS) $(ONNX_STEPS_FLAGS)
+
 # --- bench: BM25 (issue "The spine"): rank vs pyserini directly on the same index and threads (speed ratios,
 # `rank --help` time, peak memory) and nDCG@10 etc. on scifact, vaswani, lecard-t2 (zh). ~20 min on 2 cores.
 .PHONY: bench-bm25

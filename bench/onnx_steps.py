@@ -81,6 +81,9 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument(
+        "--core", action="store_true", help="only the steps that make the new default (a loaded machine)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "dense.md")
     args = ap.parse_args()
 
@@ -168,32 +171,51 @@ def main() -> None:
     fused = work / "fused.onnx"
     ob._fuse(model, eager, fused)
     pc = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
+    variants = {  # name: (source graph, settings, in the --core set)
+        "plain int8": (plain, {**pc, "op_types_to_quantize": ["MatMul", "Gemm"]}, True),
+        "per-tensor": (fused, {**pc, "per_channel": False}, False),
+        "u8 weights": (fused, {**pc, "weight_type": "QUInt8"}, False),
+        "MatMul only": (fused, {**pc, "op_types_to_quantize": ["MatMul"]}, True),
+        "reduce range": (fused, {**pc, "reduce_range": True}, False),
+        "chosen": (fused, ob.QUANT, True),
+    }
     q = {
-        "plain int8": ob._quantized(
-            plain, work / "p8.onnx", {**pc, "op_types_to_quantize": ["MatMul", "Gemm"]}
-        ),
-        "per-tensor": ob._quantized(fused, work / "pt.onnx", {**pc, "per_channel": False}),
-        "u8 weights": ob._quantized(fused, work / "u8.onnx", {**pc, "weight_type": "QUInt8"}),
-        "MatMul only": ob._quantized(fused, work / "mm.onnx", {**pc, "op_types_to_quantize": ["MatMul"]}),
-        "reduce range": ob._quantized(fused, work / "rr.onnx", {**pc, "reduce_range": True}),
-        "chosen": ob._quantized(fused, work / "all.onnx", ob.QUANT),
+        k: ob._quantized(src, work / f"q{i}.onnx", settings)
+        for i, (k, (src, settings, core)) in enumerate(variants.items())
+        if core or not args.core
     }
-    steps = {
-        "torch fp32 (sentence-transformers today; baseline)": torch_step(sorted_b),
-        "ONNX fp32, plain torch.onnx export (SDPA)": ort_step(plain, sorted_b),
-        "ONNX int8, plain export (before: per-channel, MatMul/Gemm)": ort_step(q["plain int8"], sorted_b),
-        "ONNX fp32, eager export + ORT fusion (Attention, SkipLayerNorm, BiasGelu, EmbedLayerNorm)": ort_step(
-            fused, sorted_b
+    chosen = "**+ int8 per-channel s8 weights, all ops (new default)**"
+    plan = [  # (label, in the --core set, make the step)
+        ("torch fp32 (sentence-transformers today; baseline)", True, lambda: torch_step(sorted_b)),
+        ("ONNX fp32, plain torch.onnx export (SDPA)", False, lambda: ort_step(plain, sorted_b)),
+        (
+            "ONNX int8, plain export (before: per-channel, MatMul/Gemm)",
+            True,
+            lambda: ort_step(q["plain int8"], sorted_b),
         ),
-        "+ int8 per-tensor, all ops": ort_step(q["per-tensor"], sorted_b),
-        "+ int8 per-channel, u8 weights, all ops": ort_step(q["u8 weights"], sorted_b),
-        "+ int8 per-channel, MatMul only (Attention stays fp32)": ort_step(q["MatMul only"], sorted_b),
-        "+ int8 per-channel, reduce_range, all ops": ort_step(q["reduce range"], sorted_b),
-        "**+ int8 per-channel s8 weights, all ops (new default)**": ort_step(q["chosen"], sorted_b),
-        "new default, 1 intra-op thread": ort_step(q["chosen"], sorted_b, threads=1),
-        "new default, spinning threads": ort_step(q["chosen"], sorted_b, spin=True),
-        "new default, batches in corpus order (not length-sorted)": ort_step(q["chosen"], unsorted_b),
-    }
+        (
+            "ONNX fp32, eager export + ORT fusion (Attention, SkipLayerNorm, BiasGelu, EmbedLayerNorm)",
+            True,
+            lambda: ort_step(fused, sorted_b),
+        ),
+        ("+ int8 per-tensor, all ops", False, lambda: ort_step(q["per-tensor"], sorted_b)),
+        ("+ int8 per-channel, u8 weights, all ops", False, lambda: ort_step(q["u8 weights"], sorted_b)),
+        (
+            "+ int8 per-channel, MatMul only (Attention stays fp32)",
+            True,
+            lambda: ort_step(q["MatMul only"], sorted_b),
+        ),
+        ("+ int8 per-channel, reduce_range, all ops", False, lambda: ort_step(q["reduce range"], sorted_b)),
+        (chosen, True, lambda: ort_step(q["chosen"], sorted_b)),
+        ("new default, 1 intra-op thread", True, lambda: ort_step(q["chosen"], sorted_b, threads=1)),
+        ("new default, spinning threads", False, lambda: ort_step(q["chosen"], sorted_b, spin=True)),
+        (
+            "new default, batches in corpus order (not length-sorted)",
+            True,
+            lambda: ort_step(q["chosen"], unsorted_b),
+        ),
+    ]
+    steps = {label: make() for label, core, make in plan if core or not args.core}
     wall = {k: float("inf") for k in steps}
     cpu = dict(wall)
     vecs = {}
@@ -215,7 +237,8 @@ def main() -> None:
     lines = [
         SECTION,
         "",
-        f"Written by `bench/onnx_steps.py --docs {n} --repeat {args.repeat}` (`make bench-onnx-steps`): all-MiniLM-L6-v2,",
+        f"Written by `bench/onnx_steps.py --docs {n} --repeat {args.repeat}{' --core' if args.core else ''}` "
+        "(`make bench-onnx-steps`): all-MiniLM-L6-v2,",
         f"the first {n} scifact documents (title + text, {limit}-token limit, batch {args.batch_size}), transformer +",
         f"mean pooling only (tokenized once), {os.cpu_count()} cores, {threads} threads, load average {load0:.1f} at start,",
         f"{load1:.1f} at end (shared machine: the CPU-time column is the steady one). Best of {args.repeat}, calls alternating.",
@@ -232,7 +255,6 @@ def main() -> None:
             f"| {k} | {n / wall[k]:.2f} | {n / cpu[k]:.2f} | {wall[base] / wall[k]:.2f} | {cpu[base] / cpu[k]:.2f} | "
             f"{cos.mean():.4f} | {cos.min():.4f} |"
         )
-    chosen = "**+ int8 per-channel s8 weights, all ops (new default)**"
     lines += [
         "",
         f"Padding: {padding(sorted_b):.1%} of the token slots in length-sorted batches, {padding(unsorted_b):.1%} in corpus "
