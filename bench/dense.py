@@ -155,7 +155,7 @@ def onnx_part(args, texts: list[str], n: int, report) -> None:
     )
     if args.quality:
         full_ds = args.dataset
-        fp32_idx, int8_idx = args.cache / "scifact-minilm", args.cache / "scifact-minilm-onnx-int8"
+        fp32_idx, int8_idx = args.cache / "scifact-minilm", args.cache / "scifact-minilm-onnx-int8-fused"
         rss = {"torch fp32": build_full(full_ds, fp32_idx, [])}
         rss["ONNX int8"] = build_full(full_ds, int8_idx, ["--backend", "onnx", "--precision", "int8"])
         for label, mb in rss.items():
@@ -223,6 +223,10 @@ def main() -> None:
     n = len(texts)
     path = resolve_model("minilm")
     lines: list[str] = []
+    # bench/onnx_steps.py owns the file's last section: keep it when this script rewrites the rest.
+    steps = "## ONNX int8 step by step (issue 14)"
+    previous = args.out.read_text() if args.out.exists() else ""
+    kept = "\n" + previous[previous.index(steps) :] if steps in previous else ""
 
     parts = set(args.parts.split(","))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -232,7 +236,7 @@ def main() -> None:
         print(s, flush=True)
         lines.append(s)
         with atomic_write(args.out) as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join(lines) + "\n" + kept)
 
     # 1. rank index dense vs raw SentenceTransformer.encode (both: model load + encode of the same texts)
     def raw() -> None:
@@ -285,7 +289,7 @@ def main() -> None:
     report(f"\nLoad average at end: {os.getloadavg()[0]:.1f}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out) as f:
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(lines) + "\n" + kept)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -284,17 +284,46 @@ def test_bad_option_combinations(tmp_path, small):
 
 
 @pytest.mark.slow
-def test_onnx_backend_matches_torch(tmp_path, docs, model):
+def test_onnx_backend_matches_torch(tmp_path, monkeypatch, docs, model):
+    """The fused int8 graph (eager export, ORT attention/LayerNorm/GELU fusion, per-channel int8) gives
+    vectors that agree with sentence-transformers' own torch fp32 vectors."""
+    import onnx
+
     from rankers.dense import make_encoder
 
+    monkeypatch.setenv("RANK_CACHE_DIR", str(tmp_path))  # the whole recipe runs: export, fusion, quantization
     texts = [d["text"] for d in docs[:8]]
     ref = model.encode(texts, normalize_embeddings=True)
-    for precision, floor in (("fp32", 0.9999), ("int8", 0.97)):
+    for precision, floor in (("fp32", 0.9999), ("int8", 0.99)):
         enc = make_encoder(DenseConfig(model="minilm", max_length=48, backend="onnx", precision=precision))
+        path = Path(enc.model.rank_onnx_file)
+        assert path.name.startswith("model-fused"), path  # not the unfused fallback
         got = enc.encode_docs(texts)
         cos = (got * ref).sum(axis=1)
         assert cos.min() > floor, (precision, cos)
     assert cos.min() < 0.99999  # int8 really ran: not bit-identical to fp32
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"QAttention", "MatMulInteger", "SkipLayerNormalization"} <= ops, ops
+    assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.rglob("model-eager.onnx"))
+
+
+@pytest.mark.slow
+def test_onnx_backend_falls_back_to_the_plain_graph(tmp_path, monkeypatch, capsys, docs, model):
+    from rankers import onnx_backend
+    from rankers.dense import make_encoder
+    from rankers.errors import RankError
+
+    def no_fusion(*args, **kwargs):
+        raise RankError("attention fused in 0 layers only")
+
+    monkeypatch.setenv("RANK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(onnx_backend, "_fuse", no_fusion)
+    enc = make_encoder(DenseConfig(model="minilm", max_length=48, backend="onnx", precision="int8"))
+    assert Path(enc.model.rank_onnx_file).name == "model_qint8.onnx"
+    assert "running the unfused graph" in capsys.readouterr().err
+    texts = [d["text"] for d in docs[:4]]
+    cos = (enc.encode_docs(texts) * model.encode(texts, normalize_embeddings=True)).sum(axis=1)
+    assert cos.min() > 0.99, cos
 
 
 @pytest.mark.slow
