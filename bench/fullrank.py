@@ -19,6 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+STUDENTS = {
+    "full-importance": ["--window", "full", "--loss", "importance"],
+    "full-lm": ["--window", "full", "--loss", "lm"],
+    # Every prompt in a random order: labels that mostly keep BM25's order teach a small model to copy it.
+    "full-importance-shuffled": ["--window", "full", "--loss", "importance", "--shuffle", "1"],
+    "sliding-w10": ["--window", "10", "--stride", "5", "--loss", "importance"],
+}
+
 
 def first_queries(run: Path, n: int, out: Path) -> Path:
     """The first n queries of a TREC run (the query order of the dataset), as their own run file."""
@@ -87,12 +95,7 @@ def main() -> None:
     common = ["--labels", str(labels), "-d", ds, "--split", "train", "--model", args.model, "--max-passage-tokens",
               cut, "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch-size", str(args.batch_size),
               "--lora-r", str(args.lora_r)]  # fmt: skip
-    students = {
-        "full-importance": ["--window", "full", "--loss", "importance"],
-        "full-lm": ["--window", "full", "--loss", "lm"],
-        "sliding-w10": ["--window", "10", "--stride", "5", "--loss", "importance"],
-    }
-    for name, extra in students.items():
+    for name, extra in STUDENTS.items():
         out = work / f"student-{name}"
         done = (out / "config.json").exists()
         if done or not args.report_only:
@@ -102,6 +105,10 @@ def main() -> None:
         f"zero-shot {args.model} full": (f"hf:{args.model}", ["--mode", "full"]),
         "student full (importance)": (f"hf:{work / 'student-full-importance'}", ["--mode", "full"]),
         "student full (lm loss)": (f"hf:{work / 'student-full-lm'}", ["--mode", "full"]),
+        "student full (importance, shuffled)": (
+            f"hf:{work / 'student-full-importance-shuffled'}",
+            ["--mode", "full"],
+        ),
         "student sliding w10/s5": (
             f"hf:{work / 'student-sliding-w10'}",
             ["--mode", "sliding", "--window-size", "10", "--stride", "5"],
@@ -136,7 +143,7 @@ def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd, mi
             rows.append(f"| {name} | {pq['calls']:.2f} | {pq['prompt_tokens']:.0f} | {pq['completion_tokens']:.0f} | "
                         f"{pq['wall_s']:.2f} | {t.get('repairs') or {}} |")  # fmt: skip
     trained = []
-    for name in ("full-importance", "full-lm", "sliding-w10"):
+    for name in STUDENTS:
         meta = work / f"student-{name}" / "rank_training.json"
         if meta.exists():
             m = json.loads(meta.read_text())["report"]

@@ -128,6 +128,14 @@ def listwise(
     full_finetune: Annotated[
         bool, typer.Option("--full-finetune", help="Train every weight instead of a LoRA adapter.")
     ] = False,
+    shuffle: Annotated[
+        float,
+        typer.Option(
+            "--shuffle",
+            help="Share of samples (0-1) whose candidates the prompt shows in a seeded random order, the target "
+            "following: keeps a small model from learning to copy the initial order.",
+        ),
+    ] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sample order, LoRA init and dropout.")] = 0,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu | cuda (default: cuda if present).")
@@ -163,7 +171,7 @@ def listwise(
         texts = Bm25Searcher(index).doc_texts(docids)
     else:
         texts = dataset_texts(ds)(docids)
-    samples = build_samples(rows, queries, texts, size, stride)
+    samples = build_samples(rows, queries, texts, size, stride, shuffle=shuffle, seed=seed)
     tpl = listwise_template(template) if template else listwise_template()
     cut = resolve_cut(max_passage_tokens, max_passage_words, tpl)
     report = train_listwise(

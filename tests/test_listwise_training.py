@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, shared
 from rerank_judge import JudgeBackend
 
-from rankers.errors import InputError
+from rankers.errors import InputError, RankError
 from rankers.rerank import ListwiseReranker
 from rankers.rerank.algorithms import complete, complete_passes, sliding_windows
 from rankers.run import Candidate, Query, Ranking
@@ -241,6 +241,25 @@ def test_samples_for_the_full_ranker_and_the_sliding_student():
     # Windows (2, 6) and (0, 4) of the initial order, each ordered by the complete label.
     assert [w.passages for w in windows] == [list("CDEF"), list("ABCD")]
     assert [w.target for w in windows] == [[3, 4, 2, 1], [1, 2, 4, 3]]
+
+
+def test_shuffled_samples_keep_the_label_and_move_the_prompt():
+    labels = [Label(f"q{i}", list("abcdef"), list("eafbdc")) for i in range(40)]
+    texts = {d: d.upper() for d in "abcdef"}
+    queries = {lab.qid: "query" for lab in labels}
+    samples = build_samples(labels, queries, texts, shuffle=1.0, seed=3)
+    # Whatever order the prompt shows, the target read through it is the label's complete order.
+    for s in samples:
+        assert "".join(s.passages[i - 1] for i in s.target) == "EAFBDC"
+    assert sum(s.passages != list("ABCDEF") for s in samples) >= 35
+    assert [s.passages for s in samples] == [
+        s.passages for s in build_samples(labels, queries, texts, shuffle=1.0, seed=3)
+    ]
+    half = build_samples(labels, queries, texts, shuffle=0.5, seed=3)
+    assert 8 <= sum(s.passages != list("ABCDEF") for s in half) <= 32
+    assert all(s.passages == list("ABCDEF") for s in build_samples(labels, queries, texts))
+    with pytest.raises(RankError, match="--shuffle"):
+        build_samples(labels, queries, texts, shuffle=1.5)
 
 
 # ---------------------------------------------------------------- training a real model on tiny data
