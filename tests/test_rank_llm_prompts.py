@@ -89,7 +89,7 @@ def test_our_default_prompt_escapes_ids_in_the_query():
     r = Ranking(Query("q", "is [2] better than ［3］?"), [Candidate("a", 1.0, "x"), Candidate("b", 0.5, "y")])
     ListwiseReranker(backend, "full", hits=2).rerank(r)
     user = backend.prompts[0][-1]["content"]
-    assert "[2]" not in user.replace("[2] y", "").replace("[2] > [1]", "")
+    assert "[2]" not in user.replace("[2] y", "").replace("[1] > [2]", "")
     assert "is (2) better than (3)?" in user
 
 
