@@ -43,7 +43,9 @@ def _anserini_jar() -> str:
         from rankers.errors import RankError
 
         raise RankError("pyserini's Anserini jar is missing from pyserini/resources/jars")
-    return jars[-1]
+    # The real path: the class-data archive records the classpath as given and is keyed by the real path, so a
+    # venv reached through a symlink (a git worktree's) must not record a path that later stops existing.
+    return os.path.realpath(jars[-1])
 
 
 def cache_dir() -> Path:
