@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ class Commands:
     ) -> tuple[float, subprocess.CompletedProcess | None]:
         """Run `rank ARGS` in the project (stdin closed: no run is piped); stop the benchmark if it fails.
         `done`: its output is already there from an earlier run: listed in the report all the same, not rerun."""
-        shown = "rank " + " ".join(args)
+        shown = "rank " + shlex.join(args)
         self.log.append(shown)
         if done:
             say(f"$ {shown}  (done before)")
