@@ -8,9 +8,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,10 @@ from conftest import ROOT, shared
 from rankers.data.download import fetch, get_dataset
 from rankers.data.registry import REGISTRY, Entry, Remote, load_dataset
 from rankers.errors import RankError
+from rankers.faults.loopback import LoopbackServer
 
 
-class Server:
+class Server(LoopbackServer):
     """Serves `files` (path -> bytes) on 127.0.0.1, honouring Range; can cut its next responses short."""
 
     def __init__(self) -> None:
@@ -69,17 +69,7 @@ class Server:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from rankers.faults.kill import (
@@ -25,6 +24,7 @@ from rankers.faults.kill import (
     same_tree,
     sqlite_intact,
 )
+from rankers.faults.loopback import LoopbackServer
 
 
 @dataclass
@@ -254,7 +254,7 @@ def data_get_job(hub_url: str) -> Job:
 # ---------------------------------------------------------------- a local stand-in for the hub
 
 
-class HubServer:
+class HubServer(LoopbackServer):
     """Serves two LoCo repositories at fixed commits as the hub's API does (tree listing, resolve/, revision/main),
     `rate` bytes per second so that a download lasts long enough to be killed in the middle; honours Range."""
 
@@ -301,15 +301,4 @@ class HubServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> HubServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)

@@ -19,7 +19,9 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from rankers.faults.loopback import LoopbackServer
 
 FAULTS = ("429", "500", "503", "timeout", "reset", "truncated", "nonjson", "absurd")
 ABSURD = (
@@ -30,7 +32,7 @@ ABSURD = (
 )
 
 
-class FlakyProxy:
+class FlakyProxy(LoopbackServer):
     def __init__(
         self,
         upstream: str,
@@ -63,20 +65,9 @@ class FlakyProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        super().__init__(Handler)
         self.httpd.handle_error = lambda request, address: None  # the connections it drops on purpose
-        root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.base_url = f"{root}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FlakyProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.base_url = f"{self.url}/v1"
 
     def _draw(self) -> str:
         with self._lock:
