@@ -18,7 +18,7 @@ from conftest import ROOT, shared
 from rankers.data.download import fetch, get_dataset
 from rankers.data.registry import REGISTRY, Entry, Remote, load_dataset
 from rankers.errors import RankError
-from rankers.faults.loopback import LoopbackServer
+from rankers.faults.loopback import LoopbackServer, start_range
 
 
 class Server(LoopbackServer):
@@ -42,19 +42,10 @@ class Server(LoopbackServer):
                 if data is None:
                     self.send_error(404)
                     return
-                start = 0
-                rng = self.headers.get("Range")
-                if rng and not server.ignore_range:
-                    start = int(rng.removeprefix("bytes=").rstrip("-"))
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
+                start = start_range(self, len(data), honour=not server.ignore_range)
+                if start is None:
+                    return
                 body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
                 for k, v in server.headers.get(self.path, {}).items():
                     self.send_header(k, v)
                 self.end_headers()

@@ -24,7 +24,7 @@ from rankers.faults.kill import (
     same_tree,
     sqlite_intact,
 )
-from rankers.faults.loopback import LoopbackServer
+from rankers.faults.loopback import LoopbackServer, start_range
 
 
 @dataclass
@@ -277,18 +277,9 @@ class HubServer(LoopbackServer):
                 if data is None:
                     self.send_error(404)
                     return
-                start = 0
-                rng = self.headers.get("Range")
-                if rng:
-                    start = int(rng.removeprefix("bytes=").rstrip("-"))
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
+                start = start_range(self, len(data))
+                if start is None:
+                    return
                 self.end_headers()
                 step = 16384
                 try:
