@@ -155,10 +155,10 @@ def main() -> None:
             f"| {label} | {c} | {n} | {calls} | {qps:.1f} | {ideal:.1f} | {qps / ideal:.0%} | {fo} |"
         )
     lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(args.out)
+    from rankers.io import atomic_write
+
+    with atomic_write(args.out) as f:
+        f.write("\n".join(lines))
     print(f"wrote {args.out}")
 
 

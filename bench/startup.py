@@ -107,10 +107,10 @@ def main() -> None:
         extra = f" {theirs:.3f} | {theirs / ours:.1f}x |" if theirs else ""
         lines.append(f"| `{name}` | {ours:.3f} |{extra}")
     lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(args.out)
+    from rankers.io import atomic_write
+
+    with atomic_write(args.out) as f:
+        f.write("\n".join(lines))
     print(f"wrote {args.out}")
 
 
