@@ -42,6 +42,7 @@ METRICS = {
     "lecard-t2": [("ndcg@10", "graded", "nDCG@10"), ("mrr@10", "retrieval", "MRR@10")],
 }  # fmt: skip
 HITS = 1000
+NO_HELPER = {"RANK_JAVA_HELPERS": "0", "RANK_JAVA_CDS": "0"}
 
 
 # ---------------------------------------------------------------- child processes
@@ -286,6 +287,16 @@ def measure_set(
         out[side] = best
         if first:
             res["stages"][side] = best["stages"]
+    # This checkout without its Java helper (rankers/jvm): the path of machines with no JDK 21+ compiler. No
+    # class-data archive either (its classpath is another one).
+    dest = work / f"{name}.no-helper.json"
+    run_timed(
+        [sys.executable, __file__, "--child", "stages", str(ROOT), str(index), str(ds_path), split, str(HITS),
+         threads, str(dest)],
+        env_for(ROOT, cache) | NO_HELPER, ROOT,
+    )  # fmt: skip
+    no_helper = json.loads(dest.read_text())
+    out["no_helper_qps"] = no_helper["queries"] / no_helper["stages"]["search"]
     # pyserini, for fidelity (and its batch_search speed, for the record).
     dest = work / f"{name}.pyserini.json"
     run_timed(
@@ -297,6 +308,7 @@ def measure_set(
     out["pyserini_seconds"] = pys["seconds"]
     ours = {q: r for q, r in out["after"]["run"].items() if queries[q].text.strip()}
     out["identical"] = ours == pys["run"]
+    out["no_helper_identical"] = {q: r for q, r in no_helper["run"].items() if q in ours} == pys["run"]
     out["hits"] = sum(len(v) for v in ours.values())
     out["metrics"] = evaluate(ds, name, split, out["after"]["run"], pys["run"])
     for side in sides:
@@ -323,6 +335,8 @@ def measure_set(
             run_timed(cmd, env_for(ROOT, cache) | {"RANK_JAVA_CDS": "0"}, ROOT)[0] for _ in range(repeats)
         ]
         res["process"]["retrieve -k 1000, no CDS archive"] = {"after": walls}
+        walls = [run_timed(cmd, env_for(ROOT, cache) | NO_HELPER, ROOT)[0] for _ in range(repeats)]
+        res["process"]["retrieve -k 1000, no Java helper"] = {"after": walls}
         for side, root in res_sides(sides):
             args = [
                 "retrieve",
@@ -407,8 +421,9 @@ def report(args, load_start, res) -> None:
         say(f"| `rank {label}` | " + " | ".join(cells) + f" | {goals.get(label, '')} |")
     say(
         "\n`rank retrieve -i IDX -d SET --bm25 -k K --threads T -o run.trec`, from the start of Python to its exit. "
-        "The class-data archive is made once per JDK and jar (by the first run, in the background); the last row "
-        "is the cost of a run without it.\n"
+        "The class-data archive is made once per JDK and jar (by the first run, in the background); the no CDS "
+        "and helper rows are the cost of a run without the archive, and without the Java helper (rankers/jvm, "
+        "compiled where a JDK 21+ is found; the pure-Python path, with no archive either).\n"
     )
     say(f"## Where the time goes: `rank retrieve --bm25 -k {HITS}` on {first}, stage by stage (s)\n")
     names = list(next(iter(res["stages"].values())))
@@ -426,16 +441,16 @@ def report(args, load_start, res) -> None:
     )
     say("## Search throughput at 1,000 hits (queries/s)\n")
     say(
-        "| set | docs | queries | rank | SearchCollection | ratio | pyserini batch_search |"
+        "| set | docs | queries | rank | SearchCollection | ratio | rank, no Java helper | pyserini batch_search |"
         + (" rank --before |" if "before" in sides else "")
     )
-    say("|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if "before" in sides else ""))
+    say("|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if "before" in sides else ""))
     for name, o in res["sets"].items():
         q = o["after"]["queries"]
         qps = q / o["after"]["stages"]["search"]
         row = (
             f"| {name} | {o['docs']:,} | {q:,} | {qps:,.0f} | {o['sc_qps']:,.1f} | {qps / o['sc_qps']:.1f} "
-            f"| {q / o['pyserini_seconds']:,.1f} |"
+            f"| {o['no_helper_qps']:,.0f} | {q / o['pyserini_seconds']:,.1f} |"
         )
         if "before" in sides:
             row += f" {q / o['before']['stages']['search']:,.1f} |"
@@ -446,7 +461,10 @@ def report(args, load_start, res) -> None:
         "-bm25 -hits 1000 -threads T`), its own q/s line (search only, JVM start excluded). pyserini: "
         "LuceneSearcher.batch_search plus reading each hit's docid and score. Anserini's runners load every hit's "
         "stored document (SimpleSearcher and SearchCollection alike); `rank` reads the docid from the `id` doc "
-        "value Lucene already sorted on, and computes the same rounded, tie-nudged scores.\n"
+        "value Lucene already sorted on, and applies Anserini's own tie adjuster, in its Java helper "
+        "(rankers/jvm/Bm25Batch.java, a chunk of queries on a Java thread pool, the hits back as one string). "
+        "*No Java helper*: the same steps with the hits handed to Python per query, rounding and nudges computed "
+        "there.\n"
     )
     say("## Indexing (whole processes, docs/s)\n")
     say("| set | docs | rank index bm25 | IndexCollection | ratio | rank, indexing alone |")
@@ -464,15 +482,16 @@ def report(args, load_start, res) -> None:
         "alone*: the seconds rank-index.json records (JVM already up).\n"
     )
     say("## Fidelity: `rank` vs pyserini's LuceneSearcher on the same index\n")
-    say("| set | hits | docids and scores identical | metric | qrels | rank | pyserini | REFERENCE.md |")
+    say(
+        "| set | hits | docids and scores identical (helper / no helper) | metric | qrels | rank | pyserini "
+        "| REFERENCE.md |"
+    )
     say("|---|---:|---|---|---|---:|---:|---:|")
     for name, o in res["sets"].items():
+        same = " / ".join("yes" if o[k] else "NO" for k in ("identical", "no_helper_identical"))
         for label, kind, got, raw, ref in o["metrics"]:
             ref_s = f"{ref:.4f}" if ref is not None else "—"
-            say(
-                f"| {name} | {o['hits']:,} | {'yes' if o['identical'] else 'NO'} | {label} | {kind} | {got:.4f} "
-                f"| {raw:.4f} | {ref_s} |"
-            )
+            say(f"| {name} | {o['hits']:,} | {same} | {label} | {kind} | {got:.4f} | {raw:.4f} | {ref_s} |")
     text = "\n".join(out) + "\n"
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)

