@@ -132,11 +132,16 @@ FULLRANK_TEST ?= 40
 FULLRANK_EPOCHS ?= 2
 FULLRANK_BATCH ?= 4
 FULLRANK_PASSAGE_TOKENS ?= 16
+FULLRANK_MODEL ?= smollm2
+FULLRANK_STUDENTS ?= full-importance full-lm full-importance-shuffled sliding-w10
+FULLRANK_WORK ?= /tmp/rank-bench-fullrank
+FULLRANK_RESULTS ?= bench/results/fullrank.md
 .PHONY: bench-fullrank
 bench-fullrank: venv
 	$(BIN)/python bench/fullrank.py --dataset $(DATA_DIR)/scifact --train-queries $(FULLRANK_TRAIN) \
 	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS) --batch-size $(FULLRANK_BATCH) \
-	  --passage-tokens $(FULLRANK_PASSAGE_TOKENS)
+	  --passage-tokens $(FULLRANK_PASSAGE_TOKENS) --model $(FULLRANK_MODEL) --students $(FULLRANK_STUDENTS) \
+	  --work $(FULLRANK_WORK) --results $(FULLRANK_RESULTS)
 
 # ---- LLM reranking (issue 4): sliding window vs full ranking vs yes/no pointwise on scifact, Qwen2.5-Coder-1.5B
 # served by llama_cpp.server. ~40 min of 2 CPU cores; answers are cached, so a re-run is quick.

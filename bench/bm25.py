@@ -12,7 +12,9 @@ Prints, and writes to bench/results/bm25.md:
     docid and score for score, and the metrics beside ../shared/data/REFERENCE.md.
 
 Every JVM runs in a child process (this one never starts one), so each process's figures are its own.
-Usage: python bench/bm25.py [--datasets scifact vaswani lecard-t2] [--threads 2] [--before ../main]
+Usage: python bench/bm25.py [--datasets scifact vaswani lecard-t2 synthetic-1m] [--threads 2] [--before ../main]
+(synthetic-N: N passages made by the benchmark from scifact's vocabulary, searched with scifact's test queries;
+no relevance judgments, so no metrics: fidelity is the run's identity with pyserini's.)
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def importtime(root: Path, cache: Path, args: list[str]) -> list[tuple[str, floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", nargs="+", default=["scifact", "vaswani", "lecard-t2"])
+    ap.add_argument("--datasets", nargs="+", default=["scifact", "vaswani", "lecard-t2", "synthetic-1m"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="runs of each whole-process command (median kept)")
     ap.add_argument("--before", type=Path, default=None, help="an earlier checkout of rank to compare with")
@@ -195,10 +197,50 @@ def main() -> None:
     report(args, load_start, res)
 
 
+def synthetic_set(name: str, work: Path) -> Path:
+    """`synthetic-1m` (or -200k, -50000, ...): that many passages of 20-80 words drawn, Zipf-like, from
+    scifact's vocabulary (so the analyzer and postings do real work), searched with scifact's 300 test queries.
+    A BEIR folder; its qrels (one random passage a query) exist only because the loader wants them."""
+    import random
+
+    m = re.fullmatch(r"synthetic-(\d+)([km]?)", name)
+    if not m:
+        raise SystemExit(f"--datasets {name}: write synthetic-<N>[k|m], e.g. synthetic-1m")
+    n = int(m.group(1)) * {"": 1, "k": 1_000, "m": 1_000_000}[m.group(2)]
+    folder = work / name
+    (folder / "qrels").mkdir(parents=True)
+    sys.path.insert(0, str(ROOT))
+    from rankers.data import load_dataset
+
+    scifact = load_dataset(DATA / "scifact")
+    counts: dict[str, int] = {}
+    for d in scifact.documents():
+        for w in re.findall(r"[a-z]{3,}", d.contents.lower()):
+            counts[w] = counts.get(w, 0) + 1
+    words = sorted(counts, key=lambda w: -counts[w])
+    weights = [1 / (r + 10) for r in range(len(words))]
+    rng = random.Random(0)
+    with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for i in range(n):
+            text = " ".join(rng.choices(words, weights, k=rng.randint(20, 80)))
+            f.write(json.dumps({"_id": f"s{i}", "title": "", "text": text}) + "\n")
+    queries = scifact.queries("test")
+    with open(folder / "queries.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps({"_id": q.qid, "text": q.text}) + "\n" for q in queries.values())
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q}\ts{rng.randrange(n)}\t1\n" for q in queries),
+        encoding="utf-8",
+    )
+    return folder
+
+
 def measure_set(
     name: str, work: Path, threads: str, sides: dict, res: dict, first: bool, repeats: int
 ) -> dict:
     ds_path, language, split = DATA / name, LANGUAGE.get(name, "en"), SPLIT.get(name, "")
+    if name.startswith("synthetic-"):
+        print(f"[{name}] making the collection", file=sys.stderr, flush=True)
+        ds_path, split = synthetic_set(name, work), "test"
     sys.path.insert(0, str(ROOT))
     from rankers.data import load_dataset
 
@@ -363,7 +405,7 @@ def evaluate(ds, name: str, split: str, ours: dict, theirs: dict) -> list[tuple]
     from ranx import evaluate as ranx_evaluate
 
     rows = []
-    for metric, kind, label in METRICS[name]:
+    for metric, kind, label in METRICS.get(name, []):
         qrels = Qrels(ds.qrels(split or None, kind=kind))
         got = [
             float(
@@ -489,6 +531,8 @@ def report(args, load_start, res) -> None:
     say("|---|---:|---|---|---|---:|---:|---:|")
     for name, o in res["sets"].items():
         same = " / ".join("yes" if o[k] else "NO" for k in ("identical", "no_helper_identical"))
+        if not o["metrics"]:
+            say(f"| {name} | {o['hits']:,} | {same} | — | — | — | — | — |")
         for label, kind, got, raw, ref in o["metrics"]:
             ref_s = f"{ref:.4f}" if ref is not None else "—"
             say(f"| {name} | {o['hits']:,} | {same} | {label} | {kind} | {got:.4f} | {raw:.4f} | {ref_s} |")

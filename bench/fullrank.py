@@ -19,12 +19,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+FULL = ["--mode", "full"]
+# name: (row label, `rank train listwise` flags, `rank rerank` flags)
 STUDENTS = {
-    "full-importance": ["--window", "full", "--loss", "importance"],
-    "full-lm": ["--window", "full", "--loss", "lm"],
+    "full-importance": ("student full (importance)", ["--window", "full", "--loss", "importance"], FULL),
+    "full-lm": ("student full (lm loss)", ["--window", "full", "--loss", "lm"], FULL),
     # Every prompt in a random order: labels that mostly keep BM25's order teach a small model to copy it.
-    "full-importance-shuffled": ["--window", "full", "--loss", "importance", "--shuffle", "1"],
-    "sliding-w10": ["--window", "10", "--stride", "5", "--loss", "importance"],
+    "full-importance-shuffled": (
+        "student full (importance, shuffled)",
+        ["--window", "full", "--loss", "importance", "--shuffle", "1"],
+        FULL,
+    ),
+    "sliding-w10": (
+        "student sliding w10/s5",
+        ["--window", "10", "--stride", "5", "--loss", "importance"],
+        ["--mode", "sliding", "--window-size", "10", "--stride", "5"],
+    ),
 }
 
 
@@ -68,6 +78,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/rank-bench-fullrank")
     ap.add_argument("--results", default=str(ROOT / "bench" / "results" / "fullrank.md"))
     ap.add_argument("--report-only", action="store_true", help="write the report from the steps done so far")
+    ap.add_argument("--students", nargs="+", choices=list(STUDENTS), default=list(STUDENTS))
     args = ap.parse_args()
 
     from commands import Commands
@@ -95,25 +106,14 @@ def main() -> None:
     common = ["--labels", str(labels), "-d", ds, "--split", "train", "--model", args.model, "--max-passage-tokens",
               cut, "--epochs", str(args.epochs), "--lr", str(args.lr), "--batch-size", str(args.batch_size),
               "--lora-r", str(args.lora_r)]  # fmt: skip
-    for name, extra in STUDENTS.items():
+    systems = {f"zero-shot {args.model} full": (f"hf:{args.model}", FULL)}
+    for name in args.students:
+        label, train, rerank = STUDENTS[name]
         out = work / f"student-{name}"
         done = (out / "config.json").exists()
         if done or not args.report_only:
-            cmd.rank("train", "listwise", *common, *extra, "-o", str(out), done=done)
-
-    systems = {
-        f"zero-shot {args.model} full": (f"hf:{args.model}", ["--mode", "full"]),
-        "student full (importance)": (f"hf:{work / 'student-full-importance'}", ["--mode", "full"]),
-        "student full (lm loss)": (f"hf:{work / 'student-full-lm'}", ["--mode", "full"]),
-        "student full (importance, shuffled)": (
-            f"hf:{work / 'student-full-importance-shuffled'}",
-            ["--mode", "full"],
-        ),
-        "student sliding w10/s5": (
-            f"hf:{work / 'student-sliding-w10'}",
-            ["--mode", "sliding", "--window-size", "10", "--stride", "5"],
-        ),
-    }
+            cmd.rank("train", "listwise", *common, *train, "-o", str(out), done=done)
+        systems[label] = (f"hf:{out}", rerank)
     outputs, missing = {"BM25": runs["test"]}, []
     for name, (llm, mode) in systems.items():
         out = work / f"rerank-{re.sub(r'[^A-Za-z0-9.]+', '-', name).strip('-')}.jsonl"
@@ -143,7 +143,7 @@ def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd, mi
             rows.append(f"| {name} | {pq['calls']:.2f} | {pq['prompt_tokens']:.0f} | {pq['completion_tokens']:.0f} | "
                         f"{pq['wall_s']:.2f} | {t.get('repairs') or {}} |")  # fmt: skip
     trained = []
-    for name in STUDENTS:
+    for name in args.students:
         meta = work / f"student-{name}" / "rank_training.json"
         if meta.exists():
             m = json.loads(meta.read_text())["report"]
@@ -178,7 +178,10 @@ def write_report(args, work: Path, outputs: dict[str, Path], table: str, cmd, mi
         "",
         *cmd.markdown(),
     ]
-    Path(args.results).write_text("\n".join(text) + "\n")
+    from rankers.io import atomic_write
+
+    with atomic_write(args.results) as f:
+        f.write("\n".join(text) + "\n")
     say(f"bench: wrote {args.results}")
 
 
