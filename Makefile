@@ -138,6 +138,7 @@ FULLRANK_WORK ?= /tmp/rank-bench-fullrank
 FULLRANK_RESULTS ?= bench/results/fullrank.md
 .PHONY: bench-fullrank
 bench-fullrank: venv
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[llm,llm-models]'
 	$(BIN)/python bench/fullrank.py --dataset $(DATA_DIR)/scifact --train-queries $(FULLRANK_TRAIN) \
 	  --test-queries $(FULLRANK_TEST) --epochs $(FULLRANK_EPOCHS) --batch-size $(FULLRANK_BATCH) \
 	  --passage-tokens $(FULLRANK_PASSAGE_TOKENS) --model $(FULLRANK_MODEL) --students $(FULLRANK_STUDENTS) \

@@ -201,6 +201,7 @@ def synthetic_set(name: str, work: Path) -> Path:
     """`synthetic-1m` (or -200k, -50000, ...): that many passages of 20-80 words drawn, Zipf-like, from
     scifact's vocabulary (so the analyzer and postings do real work), searched with scifact's 300 test queries.
     A BEIR folder; its qrels (one random passage a query) exist only because the loader wants them."""
+    import itertools
     import random
 
     m = re.fullmatch(r"synthetic-(\d+)([km]?)", name)
@@ -218,11 +219,11 @@ def synthetic_set(name: str, work: Path) -> Path:
         for w in re.findall(r"[a-z]{3,}", d.contents.lower()):
             counts[w] = counts.get(w, 0) + 1
     words = sorted(counts, key=lambda w: -counts[w])
-    weights = [1 / (r + 10) for r in range(len(words))]
+    cumulative = list(itertools.accumulate(1 / (r + 10) for r in range(len(words))))
     rng = random.Random(0)
     with open(folder / "corpus.jsonl", "w", encoding="utf-8") as f:
         for i in range(n):
-            text = " ".join(rng.choices(words, weights, k=rng.randint(20, 80)))
+            text = " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(20, 80)))
             f.write(json.dumps({"_id": f"s{i}", "title": "", "text": text}) + "\n")
     queries = scifact.queries("test")
     with open(folder / "queries.jsonl", "w", encoding="utf-8") as f:
