@@ -16,6 +16,7 @@ import errno
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import struct
@@ -461,7 +462,12 @@ class Bm25Searcher:
         if terms is not None:
             query = self.weighted_query(terms)
         elif r.query.text.strip():
-            query = self._generator.buildQuery(FIELDS[0], self._searcher.analyzer, r.query.text)
+            from jnius import JavaException
+
+            try:
+                query = self._generator.buildQuery(FIELDS[0], self._searcher.analyzer, r.query.text)
+            except JavaException as e:
+                raise _search_error(r.qid, f"{e.classname}: {e.innermessage}") from None
         else:
             return []
         if query is None:
@@ -487,7 +493,15 @@ class Bm25Searcher:
             else:
                 out[i] = []
         if plain:
-            found = json.loads(self._bulk.search([chunk[i].query.text for i in plain], int(hits)))
+            from jnius import JavaException
+
+            try:
+                found = json.loads(self._bulk.search([chunk[i].query.text for i in plain], int(hits)))
+            except JavaException as e:
+                m = re.match(r"query (\d+): (.*)", str(e.innermessage or ""), re.S)
+                if not m:
+                    raise
+                raise _search_error(chunk[plain[int(m.group(1))]].qid, m.group(2)) from None
             for i, (docids, scores) in zip(plain, found, strict=True):
                 # Java's shortest float digits read back in single precision: the float itself.
                 out[i] = [Candidate(d, s) for d, s in zip(docids, array("f", scores).tolist(), strict=True)]
@@ -629,6 +643,17 @@ class Bm25Searcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _search_error(qid: str, java_error: str) -> RankError:
+    """A query Lucene refused, named; the one users meet is a query of more distinct terms than a BooleanQuery
+    may hold (a whole document pasted as a query)."""
+    if "TooManyClauses" in java_error:
+        return RankError(
+            f"query {qid}: more distinct terms than Lucene's limit of {MAX_CLAUSES} clauses in one query; "
+            "shorten it"
+        )
+    return RankError(f"query {qid}: Lucene refused it ({java_error.splitlines()[0]})")
 
 
 def _finish(chunk: list[Ranking], found: Future[dict[int, list[Candidate]]]) -> list[Ranking]:

@@ -226,6 +226,16 @@ def test_any_docid_and_exact_ties_come_back_as_pyserini_gives_them(tmp_path):
         assert {c.docid for c in got.candidates} == set(odd)
 
 
+def test_a_query_over_lucenes_clause_limit_is_named(scifact_searcher):
+    """More distinct terms than a BooleanQuery holds (a document pasted as a query): one line naming the query,
+    on either path, not a Java stack trace."""
+    words = " ".join(f"w{i}x{chr(97 + i % 26)}" for i in range(1100))
+    for searcher in (scifact_searcher, python_path(scifact_searcher)):
+        rankings = [Ranking(Query("fine", "cancer cells")), Ranking(Query("long-one", words))]
+        with pytest.raises(RankError, match=r"query long-one: more distinct terms than Lucene's limit"):
+            list(searcher.search(rankings, hits=10))
+
+
 def test_tie_adjustment_is_anserinis():
     """`_adjust_ties` against Anserini's ScoreTiesAdjusterReranker itself, on score lists made to be hard:
     halves at the fourth decimal (x.03125), runs of ties, gaps of about 1e-4 either side of single precision."""

@@ -7,6 +7,7 @@ import io.anserini.search.ScoredDocs;
 import io.anserini.search.query.BagOfWordsQueryGenerator;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -57,7 +58,12 @@ public final class Bm25Batch implements AutoCloseable {
     }
     Object[] out = new Object[queries.length];
     for (int i = 0; i < out.length; i++) {
-      out[i] = found.get(i).get();
+      try {
+        out[i] = found.get(i).get();
+      } catch (ExecutionException e) {
+        // Which query failed, for the caller's message (Lucene's TooManyClauses on a long query, say).
+        throw new IllegalArgumentException("query " + i + ": " + e.getCause(), e.getCause());
+      }
     }
     return json.writeValueAsString(out);
   }
