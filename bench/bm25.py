@@ -299,19 +299,9 @@ def measure_set(
 
     if first:
         # A first search makes the class-data archive (in the background, once): wait for it.
-        warm = rank_cmd(
-            "retrieve",
-            "-i",
-            str(index),
-            "-d",
-            str(ds_path),
-            "--bm25",
-            "-k",
-            "10",
-            "-o",
-            str(work / "warm.trec"),
+        run_timed(
+            rank_cmd(*retrieve_args(index, ds_path, "10", work / "warm.trec")), env_for(ROOT, cache), ROOT
         )
-        run_timed(warm, env_for(ROOT, cache), ROOT)
         if not wait_for_archive(cache):
             print("no class-data archive appeared", file=sys.stderr)
     # rank: the stages of `rank retrieve`, each side in its own process (best of `repeats` on the first set).
@@ -363,8 +353,7 @@ def measure_set(
         for hits in ("1000", "10"):
             for _ in range(repeats):
                 for side, root in res_sides(sides):
-                    cmd = rank_cmd("retrieve", "-i", str(index), "-d", str(ds_path), "--bm25", "-k", hits)
-                    cmd += ["--threads", threads, "-o", str(work / "run.trec")]
+                    cmd = rank_cmd(*retrieve_args(index, ds_path, hits, work / "run.trec", threads))
                     wall, _ = run_timed(cmd, env_for(root, cache), root)
                     res["process"].setdefault(f"retrieve -k {hits}", {}).setdefault(side, []).append(wall)
         for _ in range(repeats):
@@ -372,8 +361,7 @@ def measure_set(
                 wall, _ = run_timed(rank_cmd("--help"), env_for(root, cache), root)
                 res["process"].setdefault("--help", {}).setdefault(side, []).append(wall)
         # Without the class-data archive (a first run): a fresh cache folder, and RANK_JAVA_CDS=0.
-        cmd = rank_cmd("retrieve", "-i", str(index), "-d", str(ds_path), "--bm25", "-k", "1000")
-        cmd += ["--threads", threads, "-o", str(work / "run.trec")]
+        cmd = rank_cmd(*retrieve_args(index, ds_path, "1000", work / "run.trec", threads))
         walls = [
             run_timed(cmd, env_for(ROOT, cache) | {"RANK_JAVA_CDS": "0"}, ROOT)[0] for _ in range(repeats)
         ]
@@ -381,20 +369,15 @@ def measure_set(
         walls = [run_timed(cmd, env_for(ROOT, cache) | NO_HELPER, ROOT)[0] for _ in range(repeats)]
         res["process"]["retrieve -k 1000, no Java helper"] = {"after": walls}
         for side, root in res_sides(sides):
-            args = [
-                "retrieve",
-                "-i",
-                str(index),
-                "-d",
-                str(ds_path),
-                "--bm25",
-                "-k",
-                "1000",
-                "-o",
-                str(work / "imports.trec"),
-            ]
+            args = retrieve_args(index, ds_path, "1000", work / "imports.trec")
             res["imports"][side] = importtime(root, cache, args)
     return out
+
+
+def retrieve_args(index: Path, dataset: Path, hits: str, out: Path, threads: str | None = None) -> list[str]:
+    """`rank retrieve --bm25` as every whole-process measurement here runs it."""
+    args = ["retrieve", "-i", str(index), "-d", str(dataset), "--bm25", "-k", hits]
+    return args + (["--threads", threads] if threads else []) + ["-o", str(out)]
 
 
 def res_sides(sides: dict) -> list[tuple[str, Path]]:
