@@ -90,7 +90,7 @@ def _javac() -> str | None:
 def _build_helpers(jar: str) -> str | None:
     """rankers/jvm compiled against Anserini's jar, once per source and jar: the path of the jar, or None
     (turned off, no JDK 21+, or the compiler failed: the callers then go without)."""
-    import tempfile
+    import shutil
     import zipfile
 
     if os.environ.get("RANK_JAVA_HELPERS", "1") == "0":
@@ -107,24 +107,29 @@ def _build_helpers(jar: str) -> str | None:
     javac = _javac()
     if javac is None or not sources:
         return None
+    from rankers.io import build_dir
+
+    tmp = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".helpers-") as tmp:
-            classes = Path(tmp) / "classes"
-            done = subprocess.run(
-                [javac, "--release", "21", "-nowarn", "-encoding", "UTF-8", "-cp", jar, "-d", str(classes),
-                 *map(str, sources)],
-                capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
-            if done.returncode != 0:
-                return None
-            part = Path(tmp) / "helpers.jar"
-            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
-                for f in sorted(classes.rglob("*.class")):
-                    z.write(f, f.relative_to(classes).as_posix())
-            os.replace(part, target)  # another process may have made the same jar meanwhile: same bytes
+        tmp = build_dir(target)  # also clears what a compile killed midway left
+        classes = tmp / "classes"
+        done = subprocess.run(
+            [javac, "--release", "21", "-nowarn", "-encoding", "UTF-8", "-cp", jar, "-d", str(classes),
+             *map(str, sources)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if done.returncode != 0:
+            return None
+        part = tmp / "helpers.jar"
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in sorted(classes.rglob("*.class")):
+                z.write(f, f.relative_to(classes).as_posix())
+        os.replace(part, target)  # another process may have made the same jar meanwhile: same bytes
     except (OSError, subprocess.SubprocessError):
         return None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return str(target)
 
 
